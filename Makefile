@@ -1,0 +1,65 @@
+# vector-operator: developer entry points (see README.md).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+DEVENV_DIR  := .devenv
+# The built kubectl, helm and control-plane binaries are linked here by cluster-up; put them first.
+export PATH := $(CURDIR)/$(DEVENV_DIR)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONPATH := $(CURDIR)/devenv
+# Pytest options for `make test`, e.g. make test PYTEST_ARGS='-k node_agent -x'
+PYTEST_ARGS ?=
+
+.PHONY: help install binaries cluster-up cluster-down cluster-status demo test test-unit lint clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS=":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@echo ">>> creating $(VENV) and installing vector-operator with its dev tools (first time: torch and" \
+	      "sentence-transformers are large downloads, a few minutes; pip's cache makes later runs fast)"
+	$(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed ## a .venv with the package, its dependencies and the dev tools
+
+binaries: ## build (once, then cached in ~/.cache/vector-operator) kubectl, helm and the control plane
+	devenv/build.sh
+
+cluster-up: install ## start the local control plane + node agent; writes .devenv/kubeconfig
+	$(PY) -m localcluster up
+
+cluster-down: ## stop exactly the processes cluster-up started and remove their state
+	@if [ -x $(PY) ]; then $(PY) -m localcluster down; else echo "no .venv: nothing was started by cluster-up"; fi
+
+cluster-status: install ## show whether the local cluster runs, and where
+	$(PY) -m localcluster status
+
+demo: cluster-up ## bring the local cluster up and apply the demo namespace
+	kubectl --kubeconfig $(DEVENV_DIR)/kubeconfig apply -f examples/namespace.yaml
+	@echo
+	@echo "The local cluster is up. Try:"
+	@echo "  export KUBECONFIG=$(CURDIR)/$(DEVENV_DIR)/kubeconfig PATH=$(CURDIR)/$(DEVENV_DIR)/bin:\$$PATH"
+	@echo "  kubectl get nodes,namespaces"
+	@echo "  make cluster-down      # stop it and remove its state"
+
+lint: install ## ruff and mypy (strict)
+	$(PY) -m ruff check operator devenv tests
+	$(PY) -m ruff format --check operator devenv tests
+	$(PY) -m mypy
+
+test-unit: install ## unit tests only (no cluster, no Milvus)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test: install binaries lint ## the whole suite, what CI runs: lint, unit, integration, e2e
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean: cluster-down ## remove the venv and local state (the binary cache in ~/.cache stays)
+	rm -rf $(VENV) $(DEVENV_DIR) .pytest_cache .mypy_cache .ruff_cache
