@@ -13,14 +13,13 @@ Fixtures (all real processes, no mocks):
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from localcluster.cluster import LocalCluster, RunningCluster
+from localcluster.cluster import Kubectl, LocalCluster, RunningCluster
 from localcluster.milvus_lite import MilvusLiteServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,25 +38,6 @@ def cluster() -> Iterator[RunningCluster]:
     finally:
         if not already_running and not os.environ.get("VO_KEEP_CLUSTER"):
             local.down()
-
-
-class Kubectl:
-    """The built kubectl bound to one kubeconfig and, by default, one namespace."""
-
-    def __init__(self, running: RunningCluster, namespace: str | None) -> None:
-        self.running = running
-        self.namespace = namespace
-
-    def __call__(
-        self,
-        *args: str,
-        input: str | None = None,  # noqa: A002 - mirrors subprocess.run
-        check: bool = True,
-        namespace: str | None = None,
-        timeout: float = 120,
-    ) -> subprocess.CompletedProcess[str]:
-        ns = namespace or self.namespace
-        return self.running.kubectl(*args, input=input, check=check, namespace=ns, timeout=timeout)
 
 
 @pytest.fixture

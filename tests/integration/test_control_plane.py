@@ -1,0 +1,102 @@
+"""The local control plane built from source answers like a real cluster, through the built kubectl."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from localcluster.cluster import Kubectl, LocalCluster, RunningCluster
+
+pytestmark = pytest.mark.cluster
+
+PINNED = dict(
+    line.split("=", 1)
+    for line in (Path(__file__).resolve().parents[2] / "devenv" / "versions.env").read_text().splitlines()
+    if "=" in line and not line.startswith("#")
+)
+
+
+def test_kubectl_version_shows_the_pinned_version_without_skew_warnings(cluster: RunningCluster) -> None:
+    result = cluster.kubectl("version", "--output=json")
+    versions = json.loads(result.stdout)
+    assert versions["clientVersion"]["gitVersion"] == PINNED["KUBERNETES_VERSION"]
+    assert versions["serverVersion"]["gitVersion"] == PINNED["KUBERNETES_VERSION"]
+    assert "WARNING" not in result.stderr
+
+
+def test_helm_targets_the_same_kubernetes_version(cluster: RunningCluster, tmp_path: Path) -> None:
+    helm = str(cluster.bin_dir / "helm")
+    version = subprocess.run([helm, "version", "--short"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith(PINNED["HELM_VERSION"])
+    subprocess.run([helm, "create", str(tmp_path / "probe")], capture_output=True, check=True)
+    (tmp_path / "probe" / "templates" / "capabilities.yaml").write_text(
+        "kubeVersion: {{ .Capabilities.KubeVersion.Version }}\n"
+    )
+    rendered = subprocess.run(
+        [helm, "template", str(tmp_path / "probe"), "--show-only", "templates/capabilities.yaml"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"kubeVersion: {PINNED['KUBERNETES_VERSION']}" in rendered.stdout
+
+
+def test_apply_get_wait_round_trip(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", input=CONFIGMAP)
+    got = json.loads(kubectl("get", "configmap", "greeting", "-o", "json").stdout)
+    assert got["data"] == {"hello": "world"}
+
+    kubectl("apply", "-f", "-", input=CONFIGMAP.replace("world", "again"))
+    kubectl("wait", "configmap/greeting", "--for=jsonpath={.data.hello}=again", "--timeout=30s")
+
+
+def test_restricted_pod_security_rejects_a_privileged_pod(kubectl: Kubectl, namespace: str) -> None:
+    kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    result = kubectl("apply", "-f", "-", input=PRIVILEGED_POD, check=False)
+    assert result.returncode != 0
+    assert 'violates PodSecurity "restricted:latest"' in result.stderr
+    assert "privileged" in result.stderr
+    assert "runAsNonRoot" in result.stderr
+
+
+def test_a_second_up_returns_the_running_cluster(cluster: RunningCluster) -> None:
+    again = LocalCluster(cluster.state_dir).up()
+    assert again.server == cluster.server
+
+
+def test_the_control_plane_listens_only_on_loopback(cluster: RunningCluster) -> None:
+    state = json.loads((cluster.state_dir / "cluster.json").read_text())
+    listening = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    ours = {port for port in state["ports"].values()}
+    seen = {}
+    for line in listening:
+        fields = line.split()
+        local, status = fields[1], fields[3]
+        address_hex, port_hex = local.split(":")
+        if status == "0A" and int(port_hex, 16) in ours:  # 0A: LISTEN
+            seen[int(port_hex, 16)] = address_hex
+    assert seen, "none of the control plane's ports is listening"
+    assert set(seen.values()) == {"0100007F"}, f"bound beyond 127.0.0.1: {seen}"
+
+
+CONFIGMAP = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: greeting}
+data: {hello: world}
+"""
+
+PRIVILEGED_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: privileged}
+spec:
+  containers:
+    - name: main
+      image: busybox
+      command: ["true"]
+      securityContext: {privileged: true}
+"""
