@@ -67,6 +67,12 @@ CONTROLLERS = (
 START_TIMEOUT_S = 180.0
 
 
+def pinned_versions() -> dict[str, str]:
+    """devenv/versions.env: the Kubernetes and helm versions the binaries are built at."""
+    lines = (DEVENV_DIR / "versions.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
 class ClusterError(RuntimeError):
     """The local cluster could not be started or reached; the message says what to do."""
 
@@ -329,6 +335,7 @@ class LocalCluster:
                 p for p in (str(DEVENV_DIR), node_env.get("PYTHONPATH", "")) if p
             )
             node_env.pop("KUBECONFIG", None)
+            node_env["KUBERNETES_VERSION"] = pinned_versions()["KUBERNETES_VERSION"]
             launch(
                 "node-agent",
                 [

@@ -8,15 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from localcluster.cluster import Kubectl, LocalCluster, RunningCluster
+from localcluster.cluster import Kubectl, LocalCluster, RunningCluster, pinned_versions
 
 pytestmark = pytest.mark.cluster
 
-PINNED = dict(
-    line.split("=", 1)
-    for line in (Path(__file__).resolve().parents[2] / "devenv" / "versions.env").read_text().splitlines()
-    if "=" in line and not line.startswith("#")
-)
+PINNED = pinned_versions()
 
 
 def test_kubectl_version_shows_the_pinned_version_without_skew_warnings(cluster: RunningCluster) -> None:
@@ -100,3 +96,34 @@ spec:
       command: ["true"]
       securityContext: {privileged: true}
 """
+
+
+def test_down_stops_exactly_what_up_started_and_removes_its_state(
+    cluster: RunningCluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A second, private cluster: up, up again (same one), down (its pids gone, state removed),
+    while the session's cluster keeps running."""
+    private = LocalCluster(tmp_path_factory.mktemp("private-cluster"))
+    running = private.up()
+    try:
+        pids = [p["pid"] for p in json.loads((private.state_dir / "cluster.json").read_text())["processes"]]
+        assert len(pids) == 5  # etcd, apiserver, controller-manager, scheduler, node agent
+        assert private.up().server == running.server
+        assert running.kubectl("get", "nodes", "-o", "name").stdout.strip() == "node/local-node"
+    finally:
+        assert private.down() is True
+    assert all(not Path(f"/proc/{pid}").exists() or _is_zombie(pid) for pid in pids)
+    assert private.status() is None
+    assert not (private.state_dir / "cluster.json").exists()
+    assert not (private.state_dir / "etcd").exists()
+    assert not (private.state_dir / "kubeconfig").exists()
+    assert private.down() is False
+    # The session's cluster was not touched.
+    assert cluster.kubectl("get", "--raw", "/readyz").stdout.strip() == "ok"
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z"
+    except OSError:
+        return True

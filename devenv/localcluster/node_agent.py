@@ -1,0 +1,718 @@
+"""The local node: our stand-in for the kubelet.
+
+`python -m localcluster.node_agent --kubeconfig K --node-name N --work-dir D` registers a Ready
+Node (with the node's own credentials, so the API server's Node authorizer and NodeRestriction
+admission apply to it as to a kubelet), keeps its Lease and heartbeat, and runs every pod the
+scheduler binds to it:
+
+- the pod's one container `command` + `args` runs as a host process (the image is recorded, the
+  host's filesystem and programs are used), in its own process group, with the environment
+  resolved as a kubelet resolves it (pod_environment) on top of the host's;
+- volumes are materialized under the pod's directory (pod_volumes); the process gets
+  `LOCALNODE_VOLUME_MOUNTS`, a JSON map from each mount path to that directory;
+- the termination message is read from the file named by `TERMINATION_MESSAGE_PATH` in the
+  process's environment (the kubelet mounts `terminationMessagePath` there); with
+  `terminationMessagePolicy: FallbackToLogsOnError` a failed container's log tail stands in;
+- pod status goes Pending → Running → Succeeded/Failed with container states, exit codes, times;
+  `restartPolicy` OnFailure/Always restarts the process with back-off, counting `restartCount`;
+- a deleted pod's process gets SIGTERM, then SIGKILL after its grace period, and the pod object
+  is removed (the kubelet's part of graceful deletion); `activeDeadlineSeconds` is enforced;
+- output goes to `<work-dir>/pods/<namespace>_<name>_<uid>/container.log`;
+- a pod it cannot honour (pod_support) is marked Failed with reason `UnsupportedByLocalNode`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import logging
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlparse
+
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+
+from localcluster.pod_environment import (
+    CreateContainerConfigError,
+    NodeFacts,
+    container_command,
+    container_environment,
+)
+from localcluster.pod_support import UNSUPPORTED_REASON, unsupported_features, unsupported_message
+from localcluster.pod_volumes import container_mounts, decode_secret_data, materialize_volumes
+
+Json = dict[str, Any]
+log = logging.getLogger("node-agent")
+
+HOST_IP = "127.0.0.1"
+TERMINATION_MESSAGE_LIMIT = 4096  # bytes, as the kubelet
+LEASE_DURATION_S = 40
+LEASE_RENEW_S = 10
+STATUS_HEARTBEAT_S = 60
+CONFIG_RETRY_S = 2.0
+RESTART_BACKOFF_MAX_S = 30.0
+POLL_S = 0.2
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+
+
+def timestamp(moment: datetime.datetime | None = None) -> str:
+    return (moment or now()).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(text: str) -> datetime.datetime:
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+
+
+def raw_json(response: object) -> Json:
+    """The JSON body of a call made with `_preload_content=False` (the object as served)."""
+    body: Json = json.loads(cast(Any, response).data)
+    return body
+
+
+class ApiReferences:
+    """Secrets, ConfigMaps and tokens, read with the node's own credentials."""
+
+    def __init__(self, core: client.CoreV1Api) -> None:
+        self.core = core
+
+    def secret(self, namespace: str, name: str) -> Mapping[str, str] | None:
+        found = self._read(self.core.read_namespaced_secret, "secret", namespace, name)
+        return None if found is None else decode_secret_data(found.data)
+
+    def config_map(self, namespace: str, name: str) -> Mapping[str, str] | None:
+        found = self._read(self.core.read_namespaced_config_map, "configmap", namespace, name)
+        return None if found is None else dict(found.data or {})
+
+    def service_account_token(self, pod: Json, audience: str | None, expiration_seconds: int) -> str:
+        metadata = pod["metadata"]
+        request = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(
+                audiences=[audience] if audience else [],
+                expiration_seconds=max(expiration_seconds, 600),
+                bound_object_ref=client.V1BoundObjectReference(
+                    api_version="v1", kind="Pod", name=metadata["name"], uid=metadata["uid"]
+                ),
+            )
+        )
+        account = pod["spec"].get("serviceAccountName") or "default"
+        try:
+            answer = self.core.create_namespaced_service_account_token(
+                account, metadata["namespace"], request
+            )
+        except ApiException as error:
+            raise CreateContainerConfigError(
+                f"could not get a token for service account {account!r}: {error.reason}"
+            ) from error
+        if answer.status is None or not answer.status.token:
+            raise CreateContainerConfigError(
+                f"the TokenRequest for service account {account!r} returned no token"
+            )
+        return answer.status.token
+
+    @staticmethod
+    def _read(read: Any, kind: str, namespace: str, name: str) -> Any:
+        try:
+            return read(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            # 403 right after binding: the Node authorizer has not yet seen the pod's references.
+            raise CreateContainerConfigError(f'cannot read {kind} "{name}" yet: {error.reason}') from error
+
+
+class PodRun:
+    """Runs one pod's container to its end; one thread per pod."""
+
+    def __init__(self, agent: NodeAgent, pod: Json) -> None:
+        self.agent = agent
+        self.pod = pod
+        metadata = pod["metadata"]
+        self.uid: str = metadata["uid"]
+        self.namespace: str = metadata["namespace"]
+        self.name: str = metadata["name"]
+        self.container: Json = pod["spec"]["containers"][0] if pod["spec"].get("containers") else {}
+        self.directory = agent.work_dir / "pods" / f"{self.namespace}_{self.name}_{self.uid}"
+        self.deleting = threading.Event()
+        self.gone = threading.Event()  # the pod object no longer exists: nothing to report to
+        self.grace_s: float = 30.0
+        started = pod.get("status", {}).get("startTime")
+        self.start_time = parse_timestamp(started) if started else now()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.thread = threading.Thread(
+            target=self._run, name=f"pod-{self.namespace}/{self.name}", daemon=True
+        )
+
+    # -- what the watcher tells it --------------------------------------------------------------
+
+    def update(self, pod: Json) -> None:
+        self.pod = pod
+        if pod["metadata"].get("deletionTimestamp"):
+            grace = pod["metadata"].get("deletionGracePeriodSeconds")
+            self.grace_s = float(grace if grace is not None else 30)
+            self.deleting.set()
+
+    def deleted(self) -> None:
+        self.grace_s = 0
+        self.gone.set()
+        self.deleting.set()
+
+    # -- the pod's life -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._lifecycle()
+        except Exception:
+            log.exception("pod %s/%s: the node agent failed running it", self.namespace, self.name)
+            self.report(
+                phase="Failed", reason="NodeAgentError", message="the local node agent failed; see its log"
+            )
+        finally:
+            self.agent.finished(self.uid)
+
+    def _lifecycle(self) -> None:
+        problems = unsupported_features(self.pod)
+        if problems:
+            message = unsupported_message(problems)
+            log.info("pod %s/%s: %s", self.namespace, self.name, message)
+            self.report(
+                phase="Failed", reason=UNSUPPORTED_REASON, message=message, waiting=UNSUPPORTED_REASON
+            )
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        restart_policy = self.pod["spec"].get("restartPolicy", "Always")
+        restarts = 0
+        backoff = 1.0
+        while True:
+            prepared = self._prepare()
+            if prepared is None:  # deleted or past its deadline while waiting for its configuration
+                self._finish_without_run()
+                return
+            environment, command = prepared
+            started = now()
+            self._start(environment, command)
+            self.report(phase="Running", running=timestamp(started), restarts=restarts)
+            exit_code, why = self._wait()
+            finished = now()
+            message = self._termination_message(exit_code)
+            terminated = {
+                "exitCode": exit_code,
+                "reason": why or ("Completed" if exit_code == 0 else "Error"),
+                "startedAt": timestamp(started),
+                "finishedAt": timestamp(finished),
+                "containerID": f"localnode://{self.process.pid if self.process else 0}",
+            }
+            if message:
+                terminated["message"] = message
+            if why == "DeadlineExceeded":
+                self.report(
+                    phase="Failed",
+                    reason="DeadlineExceeded",
+                    message="Pod was active on the node longer than the specified deadline",
+                    terminated=terminated,
+                    restarts=restarts,
+                )
+                return
+            if self.deleting.is_set():
+                self.report(
+                    phase="Succeeded" if exit_code == 0 else "Failed",
+                    terminated=terminated,
+                    restarts=restarts,
+                )
+                self.remove_pod()
+                return
+            again = restart_policy == "Always" or (restart_policy == "OnFailure" and exit_code != 0)
+            if not again:
+                self.report(
+                    phase="Succeeded" if exit_code == 0 else "Failed",
+                    terminated=terminated,
+                    restarts=restarts,
+                )
+                return
+            restarts += 1
+            self.report(
+                phase="Running", last_terminated=terminated, waiting="CrashLoopBackOff", restarts=restarts
+            )
+            if self.deleting.wait(backoff):
+                self._finish_without_run()
+                return
+            backoff = min(backoff * 2, RESTART_BACKOFF_MAX_S)
+
+    def _prepare(self) -> tuple[dict[str, str], list[str]] | None:
+        """Volumes, environment and command; waits (as CreateContainerConfigError) while a
+        referenced Secret or ConfigMap is missing."""
+        references = self.agent.references
+        while True:
+            try:
+                volumes = materialize_volumes(self.pod, self.directory / "volumes", references)
+                mounts = container_mounts(self.container, volumes)
+                pod_environment = container_environment(
+                    self.pod, self.container, references, self.agent.facts
+                )
+                break
+            except CreateContainerConfigError as error:
+                log.info("pod %s/%s waits: %s", self.namespace, self.name, error)
+                self.report(phase="Pending", waiting="CreateContainerConfigError", message=str(error))
+                if self.deleting.wait(CONFIG_RETRY_S) or self._past_deadline():
+                    return None
+        environment = {
+            **self.agent.host_environment,
+            "HOSTNAME": self.name,
+            **pod_environment,
+            "TERMINATION_MESSAGE_PATH": str(self.termination_file),
+            "LOCALNODE_VOLUME_MOUNTS": json.dumps(mounts),
+        }
+        return environment, container_command(self.container, environment)
+
+    @property
+    def termination_file(self) -> Path:
+        return self.directory / "termination-log"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "container.log"
+
+    def _start(self, environment: dict[str, str], command: list[str]) -> None:
+        self.termination_file.unlink(missing_ok=True)
+        working_dir = self.container.get("workingDir")
+        cwd = working_dir if working_dir and Path(working_dir).is_dir() else str(self.directory)
+        with self.log_file.open("ab") as output:
+            self.process = subprocess.Popen(
+                command,
+                env=environment,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        log.info("pod %s/%s: started pid %d: %s", self.namespace, self.name, self.process.pid, command[:1])
+
+    def _wait(self) -> tuple[int, str | None]:
+        """Until the process exits, the pod is deleted, or its deadline passes."""
+        assert self.process is not None
+        why: str | None = None
+        while self.process.poll() is None:
+            if self.deleting.is_set():
+                self._kill(self.grace_s)
+                break
+            if self._past_deadline():
+                why = "DeadlineExceeded"
+                self._kill(0)
+                break
+            time.sleep(POLL_S)
+        code = self.process.wait()
+        # A process killed by signal N reads as 128 + N, as container runtimes report it.
+        return (128 - code if code < 0 else code), why
+
+    def _past_deadline(self) -> bool:
+        deadline = self.pod["spec"].get("activeDeadlineSeconds")
+        if deadline is None:
+            return False
+        return (now() - self.start_time).total_seconds() >= float(deadline)
+
+    def _kill(self, grace_s: float) -> None:
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM if grace_s > 0 else signal.SIGKILL)
+        try:
+            self.process.wait(timeout=max(grace_s, 0.1))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        """The agent is shutting down: stop the process now."""
+        if self.process is not None and self.process.poll() is None:
+            self._kill(5)
+
+    def _termination_message(self, exit_code: int) -> str:
+        message = ""
+        with contextlib.suppress(OSError):
+            message = self.termination_file.read_bytes()[:TERMINATION_MESSAGE_LIMIT].decode(errors="replace")
+        policy = self.container.get("terminationMessagePolicy", "File")
+        if not message and exit_code != 0 and policy == "FallbackToLogsOnError":
+            with contextlib.suppress(OSError):
+                tail = self.log_file.read_bytes()[-TERMINATION_MESSAGE_LIMIT:]
+                lines = tail.decode(errors="replace").splitlines()[-80:]
+                message = "\n".join(lines)
+        return message
+
+    def _finish_without_run(self) -> None:
+        if self._past_deadline() and not self.deleting.is_set():
+            self.report(
+                phase="Failed",
+                reason="DeadlineExceeded",
+                message="Pod was active on the node longer than the specified deadline",
+            )
+            return
+        self.remove_pod()
+
+    def remove_pod(self) -> None:
+        """The kubelet's last step of graceful deletion: delete with grace period 0."""
+        if self.gone.is_set():
+            return
+        with contextlib.suppress(ApiException):
+            self.agent.core.delete_namespaced_pod(
+                self.name,
+                self.namespace,
+                grace_period_seconds=0,
+                body=client.V1DeleteOptions(
+                    grace_period_seconds=0, preconditions=client.V1Preconditions(uid=self.uid)
+                ),
+            )
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def report(
+        self,
+        phase: str,
+        reason: str | None = None,
+        message: str | None = None,
+        waiting: str | None = None,
+        running: str | None = None,
+        terminated: Json | None = None,
+        last_terminated: Json | None = None,
+        restarts: int = 0,
+    ) -> None:
+        if self.gone.is_set():
+            return
+        if terminated is not None:
+            state: Json = {"terminated": terminated}
+        elif running is not None:
+            state = {"running": {"startedAt": running}}
+        else:
+            state = {
+                "waiting": {
+                    "reason": waiting or "ContainerCreating",
+                    **({"message": message} if message else {}),
+                }
+            }
+        container_status: Json = {
+            "name": self.container.get("name", "main"),
+            "image": self.container.get("image", ""),
+            "imageID": "",
+            "ready": running is not None,
+            "started": running is not None,
+            "restartCount": restarts,
+            "state": state,
+        }
+        if last_terminated is not None:
+            container_status["lastState"] = {"terminated": last_terminated}
+        ready = "True" if running is not None else "False"
+        conditions = {c["type"]: c for c in self.pod.get("status", {}).get("conditions") or []}
+        for kind, status in (
+            ("PodReadyToStartContainers", "True"),
+            ("Initialized", "True"),
+            ("ContainersReady", ready),
+            ("Ready", ready),
+        ):
+            previous = conditions.get(kind)
+            if previous is None or previous.get("status") != status:
+                conditions[kind] = {"type": kind, "status": status, "lastTransitionTime": timestamp()}
+        status_body: Json = {
+            "phase": phase,
+            "hostIP": HOST_IP,
+            "hostIPs": [{"ip": HOST_IP}],
+            "podIP": HOST_IP,
+            "podIPs": [{"ip": HOST_IP}],
+            "startTime": timestamp(self.start_time),
+            "conditions": list(conditions.values()),
+            "containerStatuses": [container_status],
+        }
+        if reason:
+            status_body["reason"] = reason
+        if message and phase in ("Failed", "Succeeded"):
+            status_body["message"] = message
+        try:
+            answer = self.agent.core.patch_namespaced_pod_status(
+                self.name, self.namespace, {"status": status_body}, _preload_content=False
+            )
+            self.pod = raw_json(answer)
+        except ApiException as error:
+            if error.status == 404:
+                self.gone.set()
+                return
+            log.warning("pod %s/%s: status update failed: %s", self.namespace, self.name, error.reason)
+
+
+class NodeAgent:
+    def __init__(self, api: client.ApiClient, node_name: str, work_dir: Path) -> None:
+        self.api = api
+        self.core = client.CoreV1Api(api)
+        self.leases = client.CoordinationV1Api(api)
+        self.node_name = node_name
+        self.work_dir = work_dir
+        self.references = ApiReferences(self.core)
+        self.facts = NodeFacts(host_ip=HOST_IP, allocatable=self._allocatable())
+        server = urlparse(api.configuration.host)
+        # Pods reach the API server as in-cluster clients reach the `kubernetes` service.
+        self.host_environment = {
+            **{k: v for k, v in os.environ.items() if k != "KUBECONFIG"},
+            "KUBERNETES_SERVICE_HOST": server.hostname or HOST_IP,
+            "KUBERNETES_SERVICE_PORT": str(server.port or 443),
+        }
+        self.runs: dict[str, PodRun] = {}
+        self.done: set[str] = set()  # uids of pods this agent has run to their end
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    # -- the node -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _allocatable() -> dict[str, str]:
+        memory_kib = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        )
+        return {
+            "cpu": str(os.cpu_count() or 1),
+            "memory": f"{memory_kib}Ki",
+            "pods": "110",
+            "ephemeral-storage": "50Gi",
+        }
+
+    def register(self) -> None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": self.node_name,
+                "labels": {
+                    "kubernetes.io/hostname": self.node_name,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(
+                        platform.machine(), platform.machine()
+                    ),
+                    "vectors.aios.dev/local-node": "true",
+                },
+            },
+        }
+        try:
+            self.core.create_node(client.V1Node.model_validate(body))
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        self.heartbeat_status()
+        log.info("node %s registered and Ready", self.node_name)
+
+    def heartbeat_status(self) -> None:
+        beat = timestamp()
+        allocatable = self.facts.allocatable
+        conditions = [
+            ("MemoryPressure", "False", "KubeletHasSufficientMemory", "the local node has sufficient memory"),
+            ("DiskPressure", "False", "KubeletHasNoDiskPressure", "the local node has no disk pressure"),
+            (
+                "PIDPressure",
+                "False",
+                "KubeletHasSufficientPID",
+                "the local node has sufficient PID available",
+            ),
+            ("Ready", "True", "KubeletReady", "the local node agent is posting ready status"),
+        ]
+        status = {
+            "conditions": [
+                {
+                    "type": kind,
+                    "status": value,
+                    "reason": reason,
+                    "message": message,
+                    "lastHeartbeatTime": beat,
+                    "lastTransitionTime": self._transition_time(kind, value, beat),
+                }
+                for kind, value, reason, message in conditions
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": HOST_IP},
+                {"type": "Hostname", "address": self.node_name},
+            ],
+            "capacity": dict(allocatable),
+            "allocatable": dict(allocatable),
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            "nodeInfo": {
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
+                "kernelVersion": platform.release(),
+                "osImage": "vector-operator local node (host processes)",
+                "containerRuntimeVersion": "localnode://0.1.0",
+                "kubeletVersion": os.environ.get("KUBERNETES_VERSION", "v0.0.0-localnode"),
+                "kubeProxyVersion": "",
+                "operatingSystem": "linux",
+                "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(
+                    platform.machine(), platform.machine()
+                ),
+            },
+        }
+        self.core.patch_node_status(self.node_name, {"status": status})
+
+    def _transition_time(self, kind: str, value: str, beat: str) -> str:
+        try:
+            node = self.core.read_node(self.node_name)
+        except ApiException:
+            return beat
+        for condition in (node.status.conditions if node.status else None) or []:
+            if condition.type == kind and condition.status == value and condition.last_transition_time:
+                return timestamp(condition.last_transition_time.astimezone(datetime.UTC))
+        return beat
+
+    def renew_lease(self) -> None:
+        namespace = "kube-node-lease"
+        body = {
+            "metadata": {"name": self.node_name, "namespace": namespace},
+            "spec": {
+                "holderIdentity": self.node_name,
+                "leaseDurationSeconds": LEASE_DURATION_S,
+                "renewTime": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            },
+        }
+        try:
+            self.leases.patch_namespaced_lease(self.node_name, namespace, body)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            self.leases.create_namespaced_lease(namespace, client.V1Lease.model_validate(body))
+
+    def _heartbeats(self) -> None:
+        last_status = time.monotonic()
+        while not self.stopping.wait(LEASE_RENEW_S):
+            try:
+                self.renew_lease()
+                if time.monotonic() - last_status >= STATUS_HEARTBEAT_S:
+                    self.heartbeat_status()
+                    last_status = time.monotonic()
+            except (ApiException, OSError) as error:
+                log.warning("heartbeat failed (will retry): %s", error)
+
+    # -- pods -----------------------------------------------------------------------------------
+
+    def handle(self, event_type: str, pod: Json) -> None:
+        uid = pod["metadata"]["uid"]
+        with self.lock:
+            run = self.runs.get(uid)
+            if event_type == "DELETED":
+                if run is not None:
+                    run.deleted()
+                self.done.discard(uid)
+                return
+            if run is not None:
+                run.update(pod)
+                return
+            if uid in self.done:
+                if pod["metadata"].get("deletionTimestamp"):
+                    PodRun(self, pod).remove_pod()
+                return
+            phase = pod.get("status", {}).get("phase", "Pending")
+            if phase in ("Succeeded", "Failed"):
+                if pod["metadata"].get("deletionTimestamp"):
+                    PodRun(self, pod).remove_pod()
+                self.done.add(uid)
+                return
+            run = PodRun(self, pod)
+            if phase == "Running":
+                # Started by an earlier agent whose process is gone: the container was lost.
+                self.done.add(uid)
+                run.report(
+                    phase="Failed",
+                    reason="NodeAgentRestarted",
+                    message="the local node agent restarted while this pod ran; its process was lost",
+                    terminated={"exitCode": 137, "reason": "Error", "finishedAt": timestamp()},
+                )
+                return
+            if pod["metadata"].get("deletionTimestamp"):
+                run.remove_pod()
+                return
+            self.runs[uid] = run
+            run.update(pod)
+            run.thread.start()
+
+    def finished(self, uid: str) -> None:
+        with self.lock:
+            self.runs.pop(uid, None)
+            self.done.add(uid)
+
+    def watch_pods(self) -> None:
+        selector = f"spec.nodeName={self.node_name}"
+        while not self.stopping.is_set():
+            try:
+                listed = raw_json(
+                    self.core.list_pod_for_all_namespaces(field_selector=selector, _preload_content=False)
+                )
+                for pod in listed["items"]:
+                    self.handle("ADDED", pod)
+                version = listed["metadata"]["resourceVersion"]
+                stream = watch.Watch()  # type: ignore[no-untyped-call]
+                for event in stream.stream(  # type: ignore[no-untyped-call]
+                    self.core.list_pod_for_all_namespaces,
+                    field_selector=selector,
+                    resource_version=version,
+                    timeout_seconds=60,
+                    _request_timeout=90,
+                ):
+                    if self.stopping.is_set():
+                        stream.stop()  # type: ignore[no-untyped-call]
+                        break
+                    if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                        self.handle(event["type"], event["raw_object"])
+            except ApiException as error:
+                if error.status != 410:
+                    log.warning("watching pods failed (will retry): %s", error.reason)
+                    self.stopping.wait(1)
+            except Exception as error:  # the connection broke: list again and go on watching
+                log.warning("watching pods failed (will retry): %s", error)
+                self.stopping.wait(1)
+
+    def run(self) -> None:
+        self.register()
+        self.renew_lease()
+        threading.Thread(target=self._heartbeats, name="heartbeats", daemon=True).start()
+        self.watch_pods()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with self.lock:
+            runs = list(self.runs.values())
+        for run in runs:
+            run.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m localcluster.node_agent", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--kubeconfig", required=True, type=Path)
+    parser.add_argument("--node-name", required=True)
+    parser.add_argument("--work-dir", required=True, type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    api = config.new_client_from_config(config_file=str(args.kubeconfig))  # type: ignore[no-untyped-call]
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    agent = NodeAgent(api, args.node_name, args.work_dir)
+
+    def shut_down(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping the pods' processes and the agent", signum)
+        agent.stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
+    agent.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Which pods the local node can honour, and why not the others.
+
+The local node runs a pod's one container as a host process. What needs a container runtime (an
+image's own entrypoint, several containers sharing a sandbox, host devices, persistent volumes)
+cannot be honoured: such a pod is marked Failed with a message that names the missing feature,
+instead of appearing to run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Json = dict[str, Any]
+
+# Volume sources the node materializes as directories under the pod's directory.
+SUPPORTED_VOLUMES = ("emptyDir", "secret", "configMap", "projected", "downwardAPI")
+UNSUPPORTED_REASON = "UnsupportedByLocalNode"
+
+
+def unsupported_features(pod: Json) -> list[str]:
+    """Human descriptions of what this pod asks for that the local node cannot do; empty when
+    it can run the pod."""
+    spec = pod.get("spec", {})
+    problems: list[str] = []
+    containers = spec.get("containers") or []
+    if len(containers) != 1:
+        problems.append(f"{len(containers)} containers (the local node runs exactly one container per pod)")
+    if spec.get("initContainers"):
+        problems.append("initContainers")
+    if spec.get("ephemeralContainers"):
+        problems.append("ephemeralContainers")
+    for container in containers:
+        if not container.get("command"):
+            problems.append(
+                f"container {container.get('name')!r} has no `command`: the local node cannot run an"
+                f" image's entrypoint ({container.get('image')!r}); set command (and args)"
+            )
+        for device in container.get("volumeDevices") or []:
+            problems.append(f"volumeDevices ({device.get('name')!r})")
+    for volume in spec.get("volumes") or []:
+        kinds = [key for key in volume if key != "name"]
+        if not any(kind in SUPPORTED_VOLUMES for kind in kinds):
+            problems.append(
+                f"volume {volume.get('name')!r} of type {'/'.join(kinds) or 'unknown'}"
+                f" (supported: {', '.join(SUPPORTED_VOLUMES)})"
+            )
+    return problems
+
+
+def unsupported_message(problems: list[str]) -> str:
+    return "the local node cannot run this pod: " + "; ".join(problems)

@@ -1,0 +1,125 @@
+"""A pod's volumes, materialized as directories under the pod's directory on the node.
+
+emptyDir is an empty directory; secret, configMap, downwardAPI and projected volumes are written
+as files the way the kubelet writes them (`items` with `path` and `mode`, `defaultMode`,
+`optional`). Processes run on the host, so a volume is not mounted at its `mountPath`: the node
+hands the process a map from each mount path to the directory that holds it (see node_agent).
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from localcluster.pod_environment import CreateContainerConfigError, ReferenceSource, field_value
+
+Json = dict[str, Any]
+
+
+class VolumeSource(ReferenceSource, Protocol):
+    def service_account_token(self, pod: Json, audience: str | None, expiration_seconds: int) -> str:
+        """A bound service-account token for the pod (TokenRequest)."""
+
+
+def materialize_volumes(pod: Json, root: Path, source: VolumeSource) -> dict[str, Path]:
+    """Writes every volume of the pod under `root`; returns volume name → directory."""
+    namespace = pod["metadata"]["namespace"]
+    directories: dict[str, Path] = {}
+    for volume in pod.get("spec", {}).get("volumes") or []:
+        directory = root / volume["name"]
+        if directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True)
+        if "secret" in volume:
+            ref = volume["secret"]
+            _write_keyed(
+                directory,
+                "secret",
+                ref.get("secretName", ""),
+                source.secret(namespace, ref.get("secretName", "")),
+                ref,
+            )
+        elif "configMap" in volume:
+            ref = volume["configMap"]
+            _write_keyed(directory, "configmap", ref["name"], source.config_map(namespace, ref["name"]), ref)
+        elif "downwardAPI" in volume:
+            _write_downward(directory, pod, volume["downwardAPI"].get("items") or [], volume["downwardAPI"])
+        elif "projected" in volume:
+            projected = volume["projected"]
+            for item in projected.get("sources") or []:
+                if "secret" in item:
+                    ref = item["secret"]
+                    _write_keyed(directory, "secret", ref["name"], source.secret(namespace, ref["name"]), ref)
+                elif "configMap" in item:
+                    ref = item["configMap"]
+                    _write_keyed(
+                        directory, "configmap", ref["name"], source.config_map(namespace, ref["name"]), ref
+                    )
+                elif "downwardAPI" in item:
+                    _write_downward(directory, pod, item["downwardAPI"].get("items") or [], projected)
+                elif "serviceAccountToken" in item:
+                    token = item["serviceAccountToken"]
+                    value = source.service_account_token(
+                        pod, token.get("audience"), int(token.get("expirationSeconds") or 3600)
+                    )
+                    _write(directory / token["path"], value, projected.get("defaultMode", 0o644))
+        directories[volume["name"]] = directory
+    return directories
+
+
+def container_mounts(container: Json, volumes: Mapping[str, Path]) -> dict[str, str]:
+    """mountPath → the host directory (or file, with subPath) that stands for it."""
+    mounts: dict[str, str] = {}
+    for mount in container.get("volumeMounts") or []:
+        directory = volumes.get(mount["name"])
+        if directory is None:
+            raise CreateContainerConfigError(f"volumeMount {mount['name']!r} names no volume of the pod")
+        path = directory / mount["subPath"] if mount.get("subPath") else directory
+        mounts[mount["mountPath"]] = str(path)
+    return mounts
+
+
+def _write_keyed(directory: Path, kind: str, name: str, data: Mapping[str, str] | None, ref: Json) -> None:
+    if data is None:
+        if ref.get("optional"):
+            return
+        raise CreateContainerConfigError(f'MountVolume.SetUp failed: {kind} "{name}" not found')
+    mode = ref.get("defaultMode", 0o644)
+    items = ref.get("items")
+    if not items:
+        for key, value in data.items():
+            _write(directory / key, value, mode)
+        return
+    for item in items:
+        if item["key"] not in data:
+            if ref.get("optional"):
+                continue
+            raise CreateContainerConfigError(
+                f"MountVolume.SetUp failed: couldn't find key {item['key']} in {kind} {name}"
+            )
+        _write(directory / item["path"], data[item["key"]], item.get("mode", mode))
+
+
+def _write_downward(directory: Path, pod: Json, items: list[Json], ref: Json) -> None:
+    for item in items:
+        if "fieldRef" not in item:
+            raise CreateContainerConfigError(
+                f"downwardAPI item {item.get('path')!r}: only fieldRef is supported"
+            )
+        value = field_value(pod, item["fieldRef"]["fieldPath"])
+        mode: int = item.get("mode") or ref.get("defaultMode") or 0o644
+        _write(directory / item["path"], value, mode)
+
+
+def _write(path: Path, value: str, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(value)
+    path.chmod(mode)
+
+
+def decode_secret_data(data: Mapping[str, str] | None) -> dict[str, str]:
+    """A Secret's `data` (base64) as text."""
+    return {key: base64.b64decode(value).decode(errors="replace") for key, value in (data or {}).items()}
