@@ -15,7 +15,8 @@ export PYTHONPATH := $(CURDIR)/devenv
 # Pytest options for `make test`, e.g. make test PYTEST_ARGS='-k node_agent -x'
 PYTEST_ARGS ?=
 
-.PHONY: help install binaries cluster-up cluster-down cluster-status demo test test-unit lint clean
+.PHONY: help install binaries cluster-up cluster-down cluster-status demo test test-unit lint clean \
+	manifests manifests-check
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS=":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -50,7 +51,18 @@ demo: cluster-up ## bring the local cluster up and apply the demo namespace
 	@echo "  kubectl get nodes,namespaces"
 	@echo "  make cluster-down      # stop it and remove its state"
 
-lint: install ## ruff and mypy (strict)
+manifests: install ## regenerate crds/ and the Helm chart's CRD copies from the pydantic models
+	$(PY) -m vector_operator.api.manifests crds charts/vector-operator/crds
+
+manifests-check: install ## fail when the committed CRDs differ from what the models generate
+	@generated=$$(mktemp -d); trap 'rm -rf "$$generated"' EXIT; \
+	$(PY) -m vector_operator.api.manifests "$$generated/crds" "$$generated/chart" >/dev/null; \
+	if ! diff -r "$$generated/crds" crds || ! diff -r "$$generated/chart" charts/vector-operator/crds; then \
+	  echo "The committed CRDs differ from the models in operator/vector_operator/api: run make manifests" >&2; \
+	  exit 1; \
+	fi
+
+lint: install manifests-check ## ruff, mypy (strict) and manifests-check
 	$(PY) -m ruff check operator devenv tests
 	$(PY) -m ruff format --check operator devenv tests
 	$(PY) -m mypy

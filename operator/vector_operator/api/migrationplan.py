@@ -1,0 +1,570 @@
+"""MigrationPlan: fills a VectorCollection from a source (an SQL table or files), in phases, by
+embedding Jobs, with quality gates and an optional approval before it starts and before cutover."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from vector_operator.api.conditions import Conditions
+from vector_operator.api.kubernetes_types import (
+    OBJECT_NAME_PATTERN,
+    LocalObjectReference,
+    ObjectMeta,
+    ResourceRequirements,
+    SecretKeyReference,
+    Toleration,
+)
+from vector_operator.api.model import (
+    ApiModel,
+    PreservedObject,
+    Rule,
+    list_type,
+    validations,
+)
+from vector_operator.api.resource import AGE, API_VERSION, PrinterColumn, ResourceKind
+
+MAX_ENCODE_BATCH_SIZE = 4096
+MAX_RECENT_FAILURES = 20
+# Compact batch ranges ("0-99,120-130"); the operator merges adjacent ranges to stay far below.
+MAX_COMPLETED_RANGES_LENGTH = 65536
+SQL_IDENTIFIER_RE = "^[A-Za-z_][A-Za-z0-9_$]*$"
+SQL_TABLE_RE = "^([A-Za-z_][A-Za-z0-9_$]*[.])?[A-Za-z_][A-Za-z0-9_$]*$"
+
+
+def _sql_identifier_rule(what: str) -> Rule:
+    return Rule(
+        rule=f"self.matches('{SQL_IDENTIFIER_RE}')",
+        message=f"{what} must be a plain column name: letters, digits, _ and $, starting with a letter "
+        "or an underscore",
+    )
+
+
+def _exactly_one_text_rule(columns: str, template: str, where: str) -> Rule:
+    return Rule(
+        rule=f"has(self.{columns}) != has(self.{template})",
+        message=f"{where} must set exactly one of {columns} (columns joined with newlines) or {template} "
+        "(a format string over the columns, e.g. '{title}\\n{body}')",
+    )
+
+
+_FIELD_NAMES_RULE = Rule(
+    rule="self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]*$'))",
+    message="the keys of fields are scalar field names of the VectorCollection: letters, digits and "
+    "underscores, starting with a letter or an underscore",
+)
+
+
+class SqlSource(ApiModel):
+    """Rows of one table, read through SQLAlchemy. Batches are ranges of the primary key."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(_exactly_one_text_rule("textColumns", "textTemplate", "source.sql"))
+    )
+
+    url_secret_ref: SecretKeyReference
+    """A Secret key holding the SQLAlchemy connection URL, e.g.
+    postgresql+psycopg://user:password@db.example:5432/app or sqlite:////data/articles.db."""
+    table: str = Field(
+        min_length=1,
+        max_length=255,
+        json_schema_extra=validations(
+            Rule(
+                rule=f"self.matches('{SQL_TABLE_RE}')",
+                message="table must be a table name, optionally schema-qualified (schema.table): "
+                "letters, digits, _ and $",
+            )
+        ),
+    )
+    """Table (or view) to read, optionally schema-qualified: nodes or public.nodes."""
+    primary_key: str = Field(
+        min_length=1, max_length=255, json_schema_extra=validations(_sql_identifier_rule("primaryKey"))
+    )
+    """Unique, non-null integer or string column identifying a row; it becomes the Milvus primary
+    key, so re-running a batch overwrites instead of duplicating."""
+    text_columns: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        json_schema_extra=list_type("atomic"),
+    )
+    """Columns whose values, joined with newlines in this order, are the text to embed. Exactly
+    one of textColumns and textTemplate."""
+    text_template: str | None = Field(default=None, min_length=1, max_length=4096)
+    """A Python format string over the row's columns that builds the text to embed, e.g.
+    "{title}\\n{body}". Exactly one of textColumns and textTemplate."""
+    fields: dict[str, str] | None = Field(
+        default=None, max_length=64, json_schema_extra=validations(_FIELD_NAMES_RULE)
+    )
+    """Values for the VectorCollection's scalar fields: field name -> column name or SQL
+    expression, e.g. {source_table: "'nodes'", category: category}."""
+
+
+class FileFormat(StrEnum):
+    """The format of source files."""
+
+    JSONL = "JSONL"
+    PARQUET = "Parquet"
+    CSV = "CSV"
+
+
+class VolumeClaimMount(ApiModel):
+    """A PersistentVolumeClaim mounted read-only into every Job pod."""
+
+    claim_name: str = Field(min_length=1, max_length=253, pattern=OBJECT_NAME_PATTERN)
+    """Name of the PersistentVolumeClaim, in the plan's namespace."""
+    mount_path: str = Field(
+        default="/data",
+        min_length=2,
+        max_length=1024,
+        json_schema_extra=validations(
+            Rule(rule="self.startsWith('/')", message="mountPath must be an absolute path, e.g. /data")
+        ),
+    )
+    """Where the claim is mounted in the worker container."""
+
+
+class FileSource(ApiModel):
+    """Records from files (JSONL, Parquet or CSV) readable by the Job pods: one file, or a glob
+    of files read in name order. Batches are ranges of record numbers."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            _exactly_one_text_rule("textFields", "textTemplate", "source.files"),
+            Rule(
+                rule="!has(self.persistentVolumeClaim) || "
+                "self.path.startsWith(self.persistentVolumeClaim.mountPath + '/')",
+                message="path must lie under persistentVolumeClaim.mountPath, e.g. /data/articles.jsonl",
+                field_path=".path",
+            ),
+        )
+    )
+
+    format: FileFormat
+    """JSONL (one JSON object per line), Parquet or CSV (with a header row)."""
+    path: str = Field(
+        min_length=2,
+        max_length=1024,
+        json_schema_extra=validations(
+            Rule(
+                rule="self.startsWith('/')",
+                message="path must be an absolute path in the worker, e.g. /data/articles/*.jsonl",
+            )
+        ),
+    )
+    """Absolute path of the file, or a glob such as /data/articles/*.jsonl, as the worker sees it."""
+    persistent_volume_claim: VolumeClaimMount | None = None
+    """The volume holding the files; omitted: the path exists in the worker image or on the host."""
+    id_field: str = Field(min_length=1, max_length=255)
+    """Record key (JSONL), column (Parquet, CSV) holding the unique id that becomes the Milvus
+    primary key."""
+    text_fields: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        json_schema_extra=list_type("atomic"),
+    )
+    """Keys or columns whose values, joined with newlines in this order, are the text to embed.
+    Exactly one of textFields and textTemplate."""
+    text_template: str | None = Field(default=None, min_length=1, max_length=4096)
+    """A Python format string over the record's keys that builds the text to embed, e.g.
+    "{title}\\n{body}". Exactly one of textFields and textTemplate."""
+    fields: dict[str, str] | None = Field(
+        default=None, max_length=64, json_schema_extra=validations(_FIELD_NAMES_RULE)
+    )
+    """Values for the VectorCollection's scalar fields: field name -> record key or column."""
+
+
+class MigrationSource(ApiModel):
+    """Where the records come from: exactly one of sql and files."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            Rule(
+                rule="has(self.sql) != has(self.files)",
+                message="source must set exactly one of sql or files",
+            )
+        )
+    )
+
+    sql: SqlSource | None = None
+    """A table read through SQLAlchemy."""
+    files: FileSource | None = None
+    """JSONL, Parquet or CSV files."""
+
+
+class EncodeBatching(ApiModel):
+    """Adaptive micro-batching inside a worker: the batch size moves between the bounds to keep
+    one encode call near the target latency."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            Rule(
+                rule="self.minBatchSize <= self.maxBatchSize",
+                message="encode.minBatchSize must not exceed encode.maxBatchSize",
+                field_path=".minBatchSize",
+            )
+        )
+    )
+
+    min_batch_size: int = Field(default=16, ge=1, le=MAX_ENCODE_BATCH_SIZE)
+    """Smallest number of texts encoded in one call (1..4096)."""
+    max_batch_size: int = Field(default=1024, ge=1, le=MAX_ENCODE_BATCH_SIZE)
+    """Largest number of texts encoded in one call (1..4096); at least minBatchSize."""
+    target_batch_latency_ms: int = Field(default=100, ge=1, le=60000)
+    """Target duration of one encode call, in milliseconds."""
+
+
+class PodTemplateOverrides(ApiModel):
+    """Settings for the embedding Job pods, over the operator's defaults."""
+
+    resources: ResourceRequirements | None = None
+    """CPU and memory for the worker container, e.g. {requests: {cpu: "2", memory: 4Gi}}."""
+    node_selector: dict[str, str] | None = Field(default=None, max_length=32)
+    """Labels a node must have to run the worker pods, e.g. a GPU pool."""
+    tolerations: list[Toleration] | None = Field(
+        default=None, max_length=32, json_schema_extra=list_type("atomic")
+    )
+    """Taints the worker pods tolerate."""
+    image: str | None = Field(default=None, min_length=1, max_length=1024)
+    """Worker image; omitted: the operator's own image."""
+    service_account_name: str | None = Field(
+        default=None, min_length=1, max_length=253, pattern=OBJECT_NAME_PATTERN
+    )
+    """ServiceAccount the worker pods run as; omitted: the namespace's default."""
+
+
+class Batching(ApiModel):
+    """How the source is cut into Jobs and how those Jobs run."""
+
+    records_per_job: int = Field(default=5000, ge=1, le=10_000_000)
+    """Records one Job embeds and writes."""
+    max_concurrent_jobs: int = Field(default=4, ge=1, le=256)
+    """Jobs running at once (1..256)."""
+    encode: EncodeBatching = Field(default_factory=EncodeBatching)
+    """Micro-batching inside each Job."""
+    pod_template: PodTemplateOverrides | None = None
+    """Overrides for the Job pods: resources, nodeSelector, tolerations, image,
+    serviceAccountName."""
+
+
+def _threshold_rules(metric: str, lower_is_worse: bool, why: str) -> list[Rule]:
+    worse, better = ("critical", "warning") if lower_is_worse else ("warning", "critical")
+    relation = "below" if lower_is_worse else "above"
+    return [
+        Rule(
+            rule="has(self.warning) || has(self.critical)",
+            message=f"{metric} needs warning, critical or both (or leave {metric} out for the defaults)",
+        ),
+        Rule(
+            rule=f"!has(self.warning) || !has(self.critical) || self.{worse} < self.{better}",
+            message=f"{metric}.critical must be {relation} {metric}.warning: {why}",
+            field_path=".critical",
+        ),
+    ]
+
+
+class CoherenceThresholds(ApiModel):
+    """Coherence thresholds (0..1). Coherence is the cosine between a stored vector and a
+    reference encoding of the same text; a healthy pipeline reads 0.99 or more."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            *_threshold_rules("coherence", lower_is_worse=True, why="lower coherence is worse")
+        )
+    )
+
+    warning: float | None = Field(default=None, ge=0, le=1)
+    """Below this a batch is reported (QualityDegraded=True, an Event)."""
+    critical: float | None = Field(default=None, ge=0, le=1)
+    """Below this a batch fails its quality gate; lower than warning."""
+
+
+class ProcessingTimeThresholds(ApiModel):
+    """Thresholds on the time to encode one micro-batch, in milliseconds."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            *_threshold_rules("processingTimeMs", lower_is_worse=False, why="a longer time is worse")
+        )
+    )
+
+    warning: float | None = Field(default=None, ge=0)
+    """Above this (milliseconds) the plan is reported (QualityDegraded=True, an Event)."""
+    critical: float | None = Field(default=None, ge=0)
+    """Above this (milliseconds) the batch fails its quality gate; higher than warning."""
+
+
+class FailureRateThresholds(ApiModel):
+    """Thresholds on the share of records that fail (0..1, e.g. 0.02 for 2 %)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            *_threshold_rules("failureRate", lower_is_worse=False, why="a higher failure rate is worse")
+        )
+    )
+
+    warning: float | None = Field(default=None, ge=0, le=1)
+    """Above this share of failed records the plan is reported (QualityDegraded=True, an Event)."""
+    critical: float | None = Field(default=None, ge=0, le=1)
+    """Above this share of failed records the batch fails its quality gate; higher than warning."""
+
+
+class QualitySpec(ApiModel):
+    """Quality gates, measured on a sample of every batch. Omitted thresholds take the defaults
+    shown (coherence 0.90 / 0.85, processing time 150 / 250 ms, failure rate 2 % / 5 %)."""
+
+    sample_size: int = Field(default=100, ge=1, le=10000)
+    """Records sampled per batch for the quality checks."""
+    coherence: CoherenceThresholds = Field(
+        default_factory=lambda: CoherenceThresholds(warning=0.90, critical=0.85)
+    )
+    """Coherence thresholds; critical must be below warning."""
+    processing_time_ms: ProcessingTimeThresholds = Field(
+        default_factory=lambda: ProcessingTimeThresholds(warning=150, critical=250)
+    )
+    """Micro-batch encode time thresholds in milliseconds; warning must be below critical."""
+    failure_rate: FailureRateThresholds = Field(
+        default_factory=lambda: FailureRateThresholds(warning=0.02, critical=0.05)
+    )
+    """Failed-record share thresholds (0..1); warning must be below critical."""
+
+
+class MigrationMode(StrEnum):
+    """How the new vectors reach the serving alias."""
+
+    BLUE_GREEN = "BlueGreen"
+    IN_PLACE = "InPlace"
+
+
+class Approval(StrEnum):
+    """Whether a human approves before work starts."""
+
+    AUTOMATIC = "Automatic"
+    MANUAL = "Manual"
+
+
+class Cutover(StrEnum):
+    """Whether a human approves the alias swing."""
+
+    AUTOMATIC = "Automatic"
+    MANUAL = "Manual"
+
+
+class MigrationPlanSpec(ApiModel):
+    """The desired migration."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            Rule(
+                rule="!(self.mode == 'InPlace' && self.cutover == 'Manual')",
+                message="cutover: Manual needs mode: BlueGreen. InPlace writes into the serving "
+                "collection, so there is no alias swing to hold back",
+                field_path=".cutover",
+            )
+        )
+    )
+
+    target_ref: LocalObjectReference = Field(
+        json_schema_extra=validations(
+            Rule(
+                rule="self == oldSelf",
+                message="targetRef is immutable: to fill another VectorCollection, create a new "
+                "MigrationPlan",
+            )
+        )
+    )
+    """The VectorCollection to fill, in this namespace. Cannot be changed."""
+    mode: MigrationMode = MigrationMode.BLUE_GREEN
+    """BlueGreen builds a new physical collection and swings the alias to it (zero downtime,
+    rollback by swinging back); InPlace upserts into the serving collection."""
+    source: MigrationSource
+    """Where the records come from."""
+    batching: Batching = Field(default_factory=Batching)
+    """Job sizing, concurrency and pod settings."""
+    quality: QualitySpec = Field(default_factory=QualitySpec)
+    """Quality gates per batch."""
+    approval: Approval = Approval.AUTOMATIC
+    """Automatic starts after planning; Manual waits in Planning until approved (kubectl vector
+    approve)."""
+    paused: bool = False
+    """Stop launching Jobs (running ones finish); set back to false to resume."""
+    cutover: Cutover = Cutover.AUTOMATIC
+    """Automatic swings the alias after validation passes; Manual waits for approval first
+    (BlueGreen only)."""
+
+
+class MigrationPhase(StrEnum):
+    """Where the plan stands."""
+
+    PENDING = "Pending"
+    PLANNING = "Planning"
+    PREPARING = "Preparing"
+    GENERATING = "Generating"
+    VALIDATING = "Validating"
+    CUTTING_OVER = "CuttingOver"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    ROLLED_BACK = "RolledBack"
+    PAUSED = "Paused"
+
+
+class MigrationConditionType(StrEnum):
+    """The condition types a MigrationPlan reports."""
+
+    APPROVED = "Approved"
+    PROGRESSING = "Progressing"
+    QUALITY_DEGRADED = "QualityDegraded"
+    COMPLETE = "Complete"
+    FAILED = "Failed"
+    ROLLED_BACK = "RolledBack"
+
+
+class MigrationProgress(ApiModel):
+    """Batches and records done so far."""
+
+    batches_total: int | None = Field(default=None, ge=0)
+    """Batches the plan was split into."""
+    batches_succeeded: int | None = Field(default=None, ge=0)
+    """Batches written and past their quality gate."""
+    batches_failed: int | None = Field(default=None, ge=0)
+    """Batches that failed for good."""
+    batches_running: int | None = Field(default=None, ge=0)
+    """Batches whose Job runs now."""
+    records_done: int | None = Field(default=None, ge=0)
+    """Records written."""
+    records_total: int | None = Field(default=None, ge=0)
+    """Records the source held when planned."""
+    percent: float | None = Field(default=None, ge=0, le=100)
+    """Share of records written, in percent."""
+    summary: str | None = Field(default=None, max_length=64)
+    """Succeeded and total batches as kubectl shows them, e.g. 12/40."""
+
+
+class Throughput(ApiModel):
+    """Recent speed of the plan."""
+
+    records_per_second: float | None = Field(default=None, ge=0)
+    """Records written per second over the last minutes, all Jobs together."""
+    encode_batch_size: int | None = Field(default=None, ge=1)
+    """The micro-batch size the workers settled on most recently."""
+
+
+class CoherenceSummary(ApiModel):
+    """Coherence over the sampled records (0..1)."""
+
+    min: float | None = Field(default=None, ge=0, le=1)
+    """Lowest coherence of any sampled record."""
+    mean: float | None = Field(default=None, ge=0, le=1)
+    """Mean coherence of the sampled records."""
+    max: float | None = Field(default=None, ge=0, le=1)
+    """Highest coherence of any sampled record."""
+
+
+class MigrationQuality(ApiModel):
+    """Quality measured so far, over all batches."""
+
+    coherence: CoherenceSummary | None = None
+    """Coherence of the sampled records."""
+    retrievability: float | None = Field(default=None, ge=0, le=1)
+    """Share of sampled records whose stored vector finds the record itself first."""
+    processing_time_ms_p95: float | None = Field(default=None, ge=0)
+    """95th percentile micro-batch encode time, in milliseconds."""
+    failure_rate: float | None = Field(default=None, ge=0, le=1)
+    """Share of records that failed (0..1)."""
+    sampled_records: int | None = Field(default=None, ge=0)
+    """Records sampled for these figures."""
+
+
+class BatchFailure(ApiModel):
+    """One failed batch attempt."""
+
+    batch: int = Field(ge=0)
+    """Batch number."""
+    reason: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    """Why, as a CamelCase word, e.g. QualityGateFailed."""
+    message: str = Field(default="", max_length=1024)
+    """What happened, for a human."""
+    time: datetime
+    """When the failure was seen."""
+
+
+class MigrationPlanStatus(ApiModel):
+    """The observed state of the plan, written by the operator."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    """The metadata.generation this status reflects."""
+    phase: MigrationPhase | None = None
+    """Pending, Planning, Preparing, Generating, Validating, CuttingOver, Succeeded, Failed,
+    RolledBack or Paused."""
+    conditions: Conditions | None = None
+    """Approved, Progressing, QualityDegraded, Complete, Failed and RolledBack."""
+    progress: MigrationProgress | None = None
+    """Batches and records done."""
+    throughput: Throughput | None = None
+    """Recent speed."""
+    quality: MigrationQuality | None = None
+    """Quality so far."""
+    completed_ranges: str | None = Field(
+        default=None,
+        max_length=MAX_COMPLETED_RANGES_LENGTH,
+        pattern=r"^([0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)?$",
+    )
+    """Batches done, as compact ranges of batch numbers, e.g. 0-99,120-130."""
+    recent_failures: list[BatchFailure] | None = Field(
+        default=None, max_length=MAX_RECENT_FAILURES, json_schema_extra=list_type("atomic")
+    )
+    """The latest failed batch attempts, newest last (at most 20)."""
+    previous_physical_collection: str | None = Field(default=None, max_length=255)
+    """The physical collection the alias pointed at before this plan: what a rollback restores."""
+    new_physical_collection: str | None = Field(default=None, max_length=255)
+    """The physical collection this plan fills (BlueGreen)."""
+    started_at: datetime | None = None
+    """When Generating began."""
+    completed_at: datetime | None = None
+    """When the plan reached Succeeded, Failed or RolledBack."""
+    kopf: PreservedObject | None = None
+    """Kopf's bookkeeping; not for users."""
+
+
+class MigrationPlan(ApiModel):
+    """A MigrationPlan as stored by the API server."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: Literal["vectors.aios.dev/v1alpha1"] = API_VERSION
+    """vectors.aios.dev/v1alpha1"""
+    kind: Literal["MigrationPlan"] = "MigrationPlan"
+    """MigrationPlan"""
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    """Standard object metadata."""
+    spec: MigrationPlanSpec
+    """The desired migration."""
+    status: MigrationPlanStatus | None = None
+    """The observed state."""
+
+
+KIND = ResourceKind(
+    kind="MigrationPlan",
+    plural="migrationplans",
+    short_names=("mplan",),
+    description="Fills a VectorCollection from a source (an SQL table or files) in batches of "
+    "embedding Jobs, with quality gates per batch, then validates and swings the collection's "
+    "alias (BlueGreen) or writes in place.",
+    spec=MigrationPlanSpec,
+    status=MigrationPlanStatus,
+    printer_columns=(
+        PrinterColumn("Phase", ".status.phase", "string", "Where the plan stands."),
+        PrinterColumn("Progress", ".status.progress.summary", "string", "Succeeded batches / total batches."),
+        PrinterColumn(
+            "Coherence", ".status.quality.coherence.mean", "number", "Mean coherence of sampled records."
+        ),
+        PrinterColumn("Target", ".spec.targetRef.name", "string", "The VectorCollection it fills."),
+        PrinterColumn("Mode", ".spec.mode", "string", "BlueGreen or InPlace.", priority=1),
+        PrinterColumn("Records", ".status.progress.recordsDone", "integer", "Records written.", priority=1),
+        AGE,
+    ),
+)
