@@ -294,7 +294,6 @@ KIND = ResourceKind(
     printer_columns=(
         PrinterColumn("Triggers", ".status.triggerCount", "integer", "How many times the policy fired."),
         PrinterColumn("Last-Executed", ".status.lastExecutedAt", "date", "When the policy last fired."),
-        PrinterColumn("Metrics", ".spec.triggers[*].metric", "string", "Watched metrics.", priority=1),
         PrinterColumn("Actions", ".spec.actions", "string", "Actions, in order.", priority=1),
         AGE,
     ),
