@@ -35,7 +35,7 @@ done
 mkdir -p "$bin.tmp"
 start=$SECONDS
 echo ">>> building Kubernetes $KUBERNETES_VERSION control plane + kubectl from module sources" \
-     "(first time on this machine: about 20-30 min on 2 cores; cached afterwards in $bin)" >&2
+     "(first time on this machine: about 7-10 min on 2 cores, module downloads included; cached afterwards in $bin)" >&2
 (cd "$here" && go build -trimpath -ldflags "-s -w $k8s_ldflags" -o "$bin.tmp/kubeplane" ./kubeplane)
 echo ">>> kubeplane built in $((SECONDS - start)) s" >&2
 

@@ -27,7 +27,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,9 +46,11 @@ from localcluster.ports import free_port, wait_for_port
 DEVENV_DIR = Path(__file__).resolve().parent.parent
 NODE_NAME = "local-node"
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
-# The controllers the tests and the operator rely on. The node-lifecycle controller is left out:
-# the node agent is always local, and eviction of a "lost" node makes no sense here.
+# The controllers the tests and the operator rely on. The node-lifecycle controller lifts the
+# `node.kubernetes.io/not-ready` taint that the API server puts on every new node once the node
+# agent reports Ready (and marks the node NotReady when its Lease stops being renewed).
 CONTROLLERS = (
+    "node-lifecycle-controller",
     "serviceaccount-token-controller",
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
@@ -310,6 +312,10 @@ class LocalCluster:
                     env=env,
                 )
             process = ManagedProcess(name, popen.pid, marker)
+            # Until the child has exec'd, /proc/<pid>/cmdline is still ours: alive() would say no.
+            deadline = time.monotonic() + 10
+            while popen.poll() is None and not process.alive() and time.monotonic() < deadline:
+                time.sleep(0.01)
             state.processes.append(process)
             self._state_file.write_text(state.to_json())
             return process
@@ -507,27 +513,29 @@ class LocalCluster:
         raise ClusterError(_failure(process, logs, f"was not ready at {url} ({last})"))
 
     def _wait_usable(self, running: RunningCluster, logs: Path) -> None:
-        """Until the node is Ready and the default service account exists (pods need both)."""
+        """Until the node is Ready and schedulable, and the default service account exists (pods
+        need all of it)."""
         deadline = time.monotonic() + START_TIMEOUT_S
-        checks = {
+        node = f"node/{NODE_NAME}"
+        checks: dict[str, tuple[tuple[str, ...], Callable[[str], bool]]] = {
             "the node agent registered a Ready node": (
-                "wait",
-                "--for=condition=Ready",
-                f"node/{NODE_NAME}",
-                "--timeout=5s",
+                ("wait", "--for=condition=Ready", node, "--timeout=5s"),
+                lambda _: True,
+            ),
+            "the node-lifecycle controller lifted the node's not-ready taint": (
+                ("get", node, "-o", "jsonpath={.spec.taints}"),
+                lambda taints: "node.kubernetes.io/not-ready" not in taints,
             ),
             "the service-account controller created default/default": (
-                "get",
-                "serviceaccount",
-                "default",
-                "--namespace=default",
+                ("get", "serviceaccount", "default", "--namespace=default"),
+                lambda _: True,
             ),
         }
         state = self._read_state()
-        for what, command in checks.items():
+        for what, (command, accept) in checks.items():
             while True:
                 result = running.kubectl(*command, check=False, timeout=30)
-                if result.returncode == 0:
+                if result.returncode == 0 and accept(result.stdout):
                     break
                 if state is not None:
                     dead = [p for p in state.processes if not p.alive()]
@@ -537,7 +545,7 @@ class LocalCluster:
                     raise ClusterError(
                         f"timed out waiting until {what}: {result.stderr.strip()}; logs in {logs}"
                     )
-                time.sleep(1)
+                time.sleep(0.5)
 
 
 def _failure(process: ManagedProcess, logs: Path, what: str) -> str:

@@ -175,13 +175,13 @@ def test_a_pod_the_node_cannot_run_fails_with_the_missing_feature(kubectl: Kubec
         "needs-storage",
         "print(1)",
         container={"volumeMounts": [{"name": "data", "mountPath": "/data"}]},
-        volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
+        volumes=[{"name": "data", "hostPath": {"path": "/srv/data"}}],
     )
     kubectl("apply", "-f", "-", input=manifest)
     kubectl("wait", "--for=condition=Failed", "job/needs-storage", "--timeout=120s")
     (pod,) = pods_of(kubectl, "needs-storage")
     assert pod["status"]["reason"] == "UnsupportedByLocalNode"
-    assert "volume 'data' of type persistentVolumeClaim" in pod["status"]["message"]
+    assert "volume 'data' of type hostPath" in pod["status"]["message"]
 
 
 def test_a_pod_waits_for_a_missing_secret_then_runs(kubectl: Kubectl) -> None:
