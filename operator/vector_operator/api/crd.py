@@ -11,6 +11,7 @@ and the unit tests rather than in a cluster.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -198,6 +199,14 @@ def _convert(node: JsonDict, defs: JsonDict, path: str) -> JsonDict:
         del node["additionalProperties"]
     if "description" in node:
         node["description"] = _prose(node["description"])
+        default = node.get("default")
+        if (
+            isinstance(default, bool | int | float | str)
+            and default != ""
+            and "Default" not in node["description"]
+        ):
+            # kubectl explain shows enums but not defaults.
+            node["description"] += f" Default: {json.dumps(default)}."
     if "x-kubernetes-validations" in node:
         node["x-kubernetes-validations"] = [
             {key: rule[key] for key in RULE_KEY_ORDER if key in rule}

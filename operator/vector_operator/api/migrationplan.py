@@ -533,8 +533,6 @@ class MigrationPlanStatus(ApiModel):
 class MigrationPlan(ApiModel):
     """A MigrationPlan as stored by the API server."""
 
-    model_config = ConfigDict(extra="ignore")
-
     api_version: Literal["vectors.aios.dev/v1alpha1"] = API_VERSION
     """vectors.aios.dev/v1alpha1"""
     kind: Literal["MigrationPlan"] = "MigrationPlan"

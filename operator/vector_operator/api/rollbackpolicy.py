@@ -268,8 +268,6 @@ class RollbackPolicyStatus(ApiModel):
 class RollbackPolicy(ApiModel):
     """A RollbackPolicy as stored by the API server."""
 
-    model_config = ConfigDict(extra="ignore")
-
     api_version: Literal["vectors.aios.dev/v1alpha1"] = API_VERSION
     """vectors.aios.dev/v1alpha1"""
     kind: Literal["RollbackPolicy"] = "RollbackPolicy"

@@ -192,7 +192,9 @@ class IndexSpec(ApiModel):
     IVF_PQ (IVF with product quantization), HNSW (graph), DISKANN (on disk) or AUTOINDEX (Milvus
     chooses)."""
     params: IndexParams | None = None
-    """Build parameters for the chosen type."""
+    """Build parameters for the chosen type: IVF_FLAT and IVF_SQ8 need nlist; IVF_PQ needs nlist and
+    m (m must divide the dimension; nbits optional); HNSW needs M and efConstruction; FLAT, DISKANN
+    and AUTOINDEX take none. A parameter the type does not use is refused."""
 
 
 class SearchParams(ApiModel):
@@ -351,7 +353,8 @@ class VectorCollectionSpec(ApiModel):
     (named <collectionName>__v<N>). Letters, digits and underscores, starting with a letter or an
     underscore, at most 240 characters. Cannot be changed."""
     milvus: MilvusConnection = Field(default_factory=MilvusConnection)
-    """The Milvus that holds the collection."""
+    """The Milvus that holds the collection: uri (omitted: the operator's default), database,
+    credentials and TLS."""
     dimension: int = Field(ge=MIN_DIMENSION, le=MAX_DIMENSION)
     """Number of components of each vector (2..32768): the embedding model's output size (after
     embedding.truncateDim)."""
@@ -359,7 +362,9 @@ class VectorCollectionSpec(ApiModel):
     """Distance metric: L2 (Euclidean), IP (inner product) or COSINE. With normalized vectors IP
     and COSINE rank alike."""
     index: IndexSpec = Field(default_factory=IndexSpec)
-    """The vector index."""
+    """The vector index Milvus builds: type (the algorithm) and params (what that type needs), e.g.
+    {type: IVF_SQ8, params: {nlist: 1024}} or {type: HNSW, params: {M: 16, efConstruction: 200}}.
+    Omitted: AUTOINDEX, Milvus's own choice."""
     search_params: SearchParams | None = None
     """Search parameters for the index: nprobe for IVF types, ef for HNSW."""
     fields: list[ScalarField] | None = Field(
@@ -367,7 +372,8 @@ class VectorCollectionSpec(ApiModel):
     )
     """Scalar fields stored next to each vector (at most 64, names unique)."""
     embedding: EmbeddingSpec
-    """The embedding model the collection's vectors come from."""
+    """The sentence-transformers model the collection's vectors come from, and how the embedding
+    Jobs run it. Its output size must equal dimension."""
     deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
     """On deletion of this object: Retain keeps the Milvus collections and alias, Delete drops
     them."""
@@ -463,8 +469,6 @@ class VectorCollectionStatus(ApiModel):
 
 class VectorCollection(ApiModel):
     """A VectorCollection as stored by the API server."""
-
-    model_config = ConfigDict(extra="ignore")
 
     api_version: Literal["vectors.aios.dev/v1alpha1"] = API_VERSION
     """vectors.aios.dev/v1alpha1"""
