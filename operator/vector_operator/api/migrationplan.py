@@ -204,7 +204,8 @@ class EncodeBatching(ApiModel):
         json_schema_extra=validations(
             Rule(
                 rule="self.minBatchSize <= self.maxBatchSize",
-                message="encode.minBatchSize must not exceed encode.maxBatchSize",
+                message="encode.minBatchSize must not exceed encode.maxBatchSize (minBatchSize defaults to "
+                "16: lower it too when maxBatchSize is smaller)",
                 field_path=".minBatchSize",
             )
         )
