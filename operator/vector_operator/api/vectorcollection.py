@@ -259,6 +259,33 @@ class ScalarField(ApiModel):
     """VARCHAR only, and required there: the longest value in bytes (1..65535)."""
 
 
+class PrimaryKeyType(StrEnum):
+    """The Milvus data type of the primary key field `id`."""
+
+    INT64 = "INT64"
+    VARCHAR = "VARCHAR"
+
+
+class PrimaryKeySpec(ApiModel):
+    """The primary key field `id`: the source's primary key, so a re-run batch overwrites (upserts)
+    instead of duplicating."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            Rule(
+                rule="self.type == 'VARCHAR' || !has(self.maxLength)",
+                message="primaryKey.maxLength applies only to type VARCHAR: remove it or set type: VARCHAR",
+                field_path=".maxLength",
+            ),
+        )
+    )
+
+    type: PrimaryKeyType = PrimaryKeyType.INT64
+    """INT64 for integer source keys, VARCHAR for text keys (UUIDs, slugs)."""
+    max_length: int | None = Field(default=None, ge=1, le=65535)
+    """VARCHAR only: the longest key in bytes (1..65535); omitted: 512."""
+
+
 class EmbeddingDevice(StrEnum):
     """Where the embedding model runs."""
 
@@ -352,6 +379,17 @@ class VectorCollectionSpec(ApiModel):
     """The name applications query: a Milvus alias that points at the current physical collection
     (named <collectionName>__v<N>). Letters, digits and underscores, starting with a letter or an
     underscore, at most 240 characters. Cannot be changed."""
+    primary_key: PrimaryKeySpec = Field(
+        default_factory=PrimaryKeySpec,
+        json_schema_extra=validations(
+            Rule(
+                rule="self == oldSelf",
+                message="primaryKey cannot be changed in place: create a new VectorCollection, or let a "
+                "MigrationPlan rebuild the data into one",
+            )
+        ),
+    )
+    """Type of the primary key field id, which holds the source's primary key. Cannot be changed."""
     milvus: MilvusConnection = Field(default_factory=MilvusConnection)
     """The Milvus that holds the collection: uri (omitted: the operator's default), database,
     credentials and TLS."""
