@@ -1,12 +1,12 @@
 """The `vector-operator` command.
 
-Its subcommands (`run`, the operator; `worker`, one embedding batch) arrive with the capabilities
-that implement them; for now it reports its version.
+Subcommands: `run` starts the operator; `worker` runs one embedding batch (inside a Job pod).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from vector_operator import __version__
@@ -19,7 +19,68 @@ def main(argv: list[str] | None = None) -> int:
         " and automatic rollback.",
     )
     parser.add_argument("--version", action="version", version=f"vector-operator {__version__}")
-    parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    from vector_operator.worker import command as worker_command
+
+    worker_command.configure_parser(
+        commands.add_parser(
+            "worker",
+            help="run one embedding batch (inside a Job pod): read, embed, check, upsert into Milvus",
+            description=worker_command.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    run_parser = commands.add_parser(
+        "run",
+        help="run the operator (Kopf): reconcile VectorCollections, MigrationPlans, RollbackPolicies",
+    )
+    scope = run_parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace", "-n", action="append", default=[], help="watch this namespace (repeatable)"
+    )
+    scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
+    run_parser.add_argument(
+        "--milvus-uri",
+        default=os.environ.get("VECTOR_OPERATOR_MILVUS_URI"),
+        help="the Milvus for collections whose spec.milvus.uri is empty (env VECTOR_OPERATOR_MILVUS_URI)",
+    )
+    run_parser.add_argument("--metrics-port", type=int, default=8080, help="Prometheus /metrics port")
+    run_parser.add_argument(
+        "--metrics-address", default="127.0.0.1", help="address /metrics and /healthz listen on"
+    )
+    run_parser.add_argument("--liveness-port", type=int, help="serve Kopf's liveness probe on /healthz here")
+    run_parser.add_argument(
+        "--check-interval", type=float, default=30.0, help="seconds between each object's periodic check"
+    )
+    run_parser.add_argument(
+        "--probe-interval", type=float, default=60.0, help="seconds between canary search probes"
+    )
+    run_parser.add_argument("--log-format", choices=["plain", "json"], default="plain")
+    run_parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        from vector_operator.operator_runtime import RunOptions, run
+
+        if not args.namespace and not args.all_namespaces:
+            parser.error("run: name the namespaces to watch (--namespace NS, repeatable) or --all-namespaces")
+        run(
+            RunOptions(
+                namespaces=tuple(args.namespace),
+                all_namespaces=args.all_namespaces,
+                milvus_uri=args.milvus_uri,
+                metrics_port=args.metrics_port,
+                metrics_address=args.metrics_address,
+                liveness_port=args.liveness_port,
+                check_interval_s=args.check_interval,
+                probe_interval_s=args.probe_interval,
+                log_format=args.log_format,
+                verbose=args.verbose,
+            )
+        )
+        return 0
+    if args.command == "worker":
+        return worker_command.main(args.assignment)
     parser.print_help()
     return 0
 

@@ -1,0 +1,264 @@
+"""One batch, start to end: check everything that can be checked before the first row is read,
+run the pipeline, flush, measure quality on a sample, and account for it all in a result."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+
+from vector_operator.worker.assignment import WorkerAssignment
+from vector_operator.worker.batch_optimizer import BatchOptimizer
+from vector_operator.worker.embedding_model import EmbeddingModel, load_embedding_model
+from vector_operator.worker.field_mapping import FieldMapper
+from vector_operator.worker.milvus_collection import MilvusCollection
+from vector_operator.worker.pipeline import Pipeline, PipelineCounts
+from vector_operator.worker.quality import QualitySample, measure_quality
+from vector_operator.worker.recommendations import BatchFacts, recommend
+from vector_operator.worker.result import (
+    BatchReference,
+    ModelReport,
+    QualityResult,
+    Reason,
+    RecordCounts,
+    Status,
+    Timings,
+    WorkerResult,
+)
+from vector_operator.worker.sources import RecordSource, SourceMisconfigured
+from vector_operator.worker.sources.files import FileRecordsSource
+from vector_operator.worker.sources.sql import SqlTableSource
+from vector_operator.worker.text_building import TextBuilder
+from vector_operator.worker.vector_checks import VectorChecker
+
+log = logging.getLogger(__name__)
+
+
+class DimensionMismatch(Exception):
+    """The model's vectors do not have the collection's dimension; retrying does not help."""
+
+
+def _required_env(environ: Mapping[str, str], name: str, what: str) -> str:
+    value = environ.get(name)
+    if not value:
+        raise SourceMisconfigured(
+            f"environment variable {name} ({what}) is not set: the Job's pod takes it from the Secret the "
+            "MigrationPlan names"
+        )
+    return value
+
+
+def open_source(assignment: WorkerAssignment, environ: Mapping[str, str]) -> tuple[RecordSource, TextBuilder]:
+    """The record source of the assignment and the text builder for its rows."""
+    sql, files = assignment.source.sql, assignment.source.files
+    if sql is not None:
+        builder = TextBuilder(columns=sql.text_columns, template=sql.text_template)
+        source: RecordSource = SqlTableSource(
+            _required_env(environ, sql.url_env, "the source database URL"),
+            table=sql.table,
+            primary_key=sql.primary_key,
+            text_columns=builder.columns,
+            fields=sql.fields,
+            key_range=assignment.key_range,
+        )
+        return source, builder
+    assert files is not None  # the assignment has exactly one of sql and files
+    builder = TextBuilder(columns=files.text_fields, template=files.text_template)
+    source = FileRecordsSource(
+        file_format=files.format,
+        path=files.path,
+        id_field=files.id_field,
+        text_fields=builder.columns,
+        fields=files.fields,
+        key_range=assignment.key_range,
+    )
+    return source, builder
+
+
+class BatchRun:
+    """Runs one assignment. :meth:`execute` returns the result or raises; after a failure,
+    :meth:`failed_result` reports what was done until then."""
+
+    def __init__(
+        self,
+        assignment: WorkerAssignment,
+        environ: Mapping[str, str],
+        *,
+        model: EmbeddingModel | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.assignment = assignment
+        self._environ = environ
+        self._model = model
+        self._stop = stop or threading.Event()
+        self._started = time.perf_counter()
+        self._timings = Timings()
+        self._pipeline: Pipeline | None = None
+        self._counts = PipelineCounts()
+
+    def execute(self) -> WorkerResult:
+        assignment = self.assignment
+        source, builder = open_source(assignment, self._environ)
+        try:
+            return self._execute(source, builder)
+        finally:
+            source.close()
+
+    def _load_model(self) -> EmbeddingModel:
+        if self._model is None:
+            started = time.perf_counter()
+            self._model = load_embedding_model(self.assignment.model)
+            self._timings.model_load_ms = _ms(time.perf_counter() - started)
+        model, dimension = self._model, self.assignment.collection.dimension
+        if model.dimension != dimension:
+            raise DimensionMismatch(
+                f"model {model.name} produces {model.dimension}-dimensional vectors but collection "
+                f"{self.assignment.collection.name} has dimension {dimension}: use a model of that "
+                "dimension, or truncateDim for a Matryoshka model"
+            )
+        return model
+
+    def _execute(self, source: RecordSource, builder: TextBuilder) -> WorkerResult:
+        assignment = self.assignment
+        field_mapper = FieldMapper(assignment.collection.scalar_fields, list(assignment.source.fields))
+        model = self._load_model()
+        token_env = assignment.milvus.token_env
+        token = _required_env(self._environ, token_env, "the Milvus token") if token_env else None
+        collection = MilvusCollection(assignment.milvus, assignment.collection, token)
+        try:
+            collection.verify()
+            bounds = assignment.encode
+            self._pipeline = Pipeline(
+                source=source,
+                text_builder=builder,
+                field_mapper=field_mapper,
+                token_counter=model.token_counter(),
+                encoder=model,
+                writer=collection,
+                optimizer=BatchOptimizer(
+                    bounds.min_batch_size, bounds.max_batch_size, bounds.target_batch_latency_ms / 1000.0
+                ),
+                checker=VectorChecker(assignment.collection.dimension),
+                sample=QualitySample(assignment.quality.sample_size, seed=_seed(assignment)),
+                primary_key_field=assignment.collection.primary_key_field,
+                vector_field=assignment.collection.vector_field,
+                stop=self._stop,
+            )
+            log.info(
+                "batch %s of plan %s: reading %s, writing %s",
+                assignment.batch.index, assignment.batch.plan, _describe_source(assignment), collection.name,
+            )  # fmt: skip
+            self._counts = self._pipeline.run()
+            started = time.perf_counter()
+            collection.flush()
+            self._timings.flush_ms = _ms(time.perf_counter() - started)
+            started = time.perf_counter()
+            quality = measure_quality(
+                self._pipeline.sample.records,
+                collection,
+                model,
+                assignment.collection.metric_type,
+                norm_outliers=self._counts.norm_outliers,
+                duplicate_vectors=self._counts.duplicate_vectors,
+            )
+            self._timings.quality_ms = _ms(time.perf_counter() - started)
+        finally:
+            collection.close()
+        result = self._result(Status.SUCCEEDED, Reason.COMPLETED, "", quality)
+        log.info(
+            "batch %s done: %s read, %s upserted, skipped %s, %.1f records/s, coherence %s",
+            assignment.batch.index, result.records.read, result.records.upserted,
+            dict(result.records.skipped), result.records_per_second, quality.coherence,
+        )  # fmt: skip
+        return result
+
+    def failed_result(self, reason: Reason, message: str) -> WorkerResult:
+        return self._result(Status.FAILED, reason, message, None)
+
+    def _result(
+        self, status: Status, reason: Reason, message: str, quality: QualityResult | None
+    ) -> WorkerResult:
+        assignment, counts, model = self.assignment, self._counts, self._model
+        pipeline = self._pipeline
+        if pipeline is not None and status is Status.FAILED:
+            counts = pipeline.counts_so_far()
+        total_s = time.perf_counter() - self._started
+        timings = self._timings.model_copy(update={"total_ms": _ms(total_s)})
+        batch_sizes = pipeline.optimizer.log.summary() if pipeline else None
+        if pipeline is not None:
+            stage = pipeline.timings
+            timings.read_ms, timings.encode_ms = _ms(stage.read_s), _ms(stage.encode_s)
+            timings.write_ms, timings.encode_idle_ms = _ms(stage.write_s), _ms(stage.encode_idle_s)
+            timings.batch_p50_ms = stage.batch_latency.percentile_ms(50)
+            timings.batch_p95_ms = stage.batch_latency.percentile_ms(95)
+        records = RecordCounts(
+            read=counts.read,
+            embedded=counts.embedded,
+            upserted=counts.upserted,
+            skipped={str(reason): count for reason, count in sorted(counts.skipped.items()) if count},
+            truncated=counts.truncated,
+        )
+        working_s = max(total_s - timings.model_load_ms / 1000.0, 1e-9)
+        result = WorkerResult(
+            status=status,
+            reason=reason,
+            message=message,
+            batch=BatchReference(
+                namespace=assignment.batch.namespace, plan=assignment.batch.plan, index=assignment.batch.index
+            ),
+            collection=assignment.collection.name,
+            records=records,
+            records_per_second=round(counts.upserted / working_s, 1),
+            timings=timings,
+            quality=quality,
+        )
+        if batch_sizes is not None:
+            result.batch_sizes = batch_sizes
+        if model is not None:
+            result.model = ModelReport(
+                name=model.name,
+                device=model.device,
+                precision=model.precision,
+                max_seq_length=model.max_seq_length,
+                full_max_seq_length=model.full_max_seq_length,
+                dimension=model.dimension,
+            )
+            if status is Status.SUCCEEDED:
+                result.recommendations = recommend(
+                    BatchFacts(
+                        metric=assignment.collection.metric_type,
+                        normalize=assignment.model.normalize,
+                        precision=model.precision,
+                        max_seq_length=model.max_seq_length,
+                        full_max_seq_length=model.full_max_seq_length,
+                        records=records,
+                        quality=quality,
+                        batch_sizes=result.batch_sizes,
+                        min_batch_size=assignment.encode.min_batch_size,
+                        max_batch_size=assignment.encode.max_batch_size,
+                        target_batch_latency_ms=assignment.encode.target_batch_latency_ms,
+                        batch_p50_ms=timings.batch_p50_ms,
+                        encode_idle_share=timings.encode_idle_ms / max(timings.total_ms, 1),
+                    ),
+                    notes=model.notes,
+                )
+        return result
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def _seed(assignment: WorkerAssignment) -> str:
+    batch = assignment.batch
+    return f"{batch.namespace}/{batch.plan}/{batch.index}"
+
+
+def _describe_source(assignment: WorkerAssignment) -> str:
+    sql, files, key_range = assignment.source.sql, assignment.source.files, assignment.key_range
+    where = f"[{key_range.start!r}, {key_range.end!r})"
+    if sql is not None:
+        return f"table {sql.table} keys {where}"
+    assert files is not None
+    return f"{files.format} {files.path} records {where}"

@@ -1,0 +1,123 @@
+"""The assignment: the contract the MigrationPlan controller fills and the worker reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vector_operator.worker.assignment import (
+    InvalidAssignment,
+    MetricType,
+    WorkerAssignment,
+    load_assignment,
+)
+
+
+def assignment_document(**changes: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "version": 1,
+        "batch": {"namespace": "search", "plan": "nodes-backfill", "index": 3},
+        "milvus": {"uri": "http://milvus:19530", "tokenEnv": "MILVUS_TOKEN"},
+        "collection": {
+            "name": "nodes__v2",
+            "dimension": 384,
+            "metricType": "L2",
+            "scalarFields": [{"name": "source_table", "type": "VARCHAR", "maxLength": 64}],
+            "searchParams": {"ef": 64},
+        },
+        "source": {
+            "sql": {
+                "urlEnv": "SOURCE_URL",
+                "table": "public.nodes",
+                "primaryKey": "id",
+                "textTemplate": "{title}\n{body}",
+                "fields": {"source_table": "'nodes'"},
+            }
+        },
+        "keyRange": {"start": 1000, "end": 2000},
+        "model": {"name": "sentence-transformers/all-MiniLM-L6-v2"},
+    }
+    document.update(changes)
+    return document
+
+
+def test_reads_the_assignment_from_the_environment() -> None:
+    assignment = load_assignment(None, {"VO_ASSIGNMENT": json.dumps(assignment_document())})
+    assert assignment.collection.metric_type is MetricType.L2
+    assert assignment.source.sql is not None
+    assert assignment.source.sql.url_env == "SOURCE_URL"
+    assert (assignment.key_range.start, assignment.key_range.end) == (1000, 2000)
+    assert (assignment.encode.min_batch_size, assignment.encode.max_batch_size) == (16, 1024)
+    assert assignment.encode.target_batch_latency_ms == 100
+    assert assignment.quality.sample_size == 100
+
+
+def test_a_file_wins_over_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "assignment.json"
+    path.write_text(json.dumps(assignment_document(keyRange={"start": "a", "end": "m"})))
+    assignment = load_assignment(path, {"VO_ASSIGNMENT": json.dumps(assignment_document())})
+    assert (assignment.key_range.start, assignment.key_range.end) == ("a", "m")
+
+
+def test_round_trips_in_camel_case() -> None:
+    assignment = WorkerAssignment.model_validate(assignment_document())
+    dumped = assignment.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert dumped["source"]["sql"]["textTemplate"] == "{title}\n{body}"
+    assert WorkerAssignment.model_validate(dumped) == assignment
+
+
+def test_no_assignment_says_how_to_give_one() -> None:
+    with pytest.raises(InvalidAssignment, match=r"set \$VO_ASSIGNMENT \(JSON\) or pass --assignment FILE"):
+        load_assignment(None, {})
+
+
+@pytest.mark.parametrize(
+    ("changes", "complaint"),
+    [
+        ({"keyRange": {"start": 5, "end": 5}}, "the key range is empty"),
+        ({"keyRange": {"start": 5, "end": "z"}}, "both be integers or both be strings"),
+        ({"encode": {"minBatchSize": 64, "maxBatchSize": 16}}, "must not exceed maxBatchSize"),
+        ({"milvus": {"uri": "http://m", "tokenEnv": "not a name"}}, "milvus.tokenEnv"),
+        ({"model": {"name": "m", "truncateDim": 256}}, "must equal collection.dimension"),
+        ({"source": {}}, "exactly one of sql and files"),
+        ({"colection": {}}, "colection: Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_assignments_say_what_is_wrong(changes: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(InvalidAssignment, match=complaint):
+        load_assignment(None, {"VO_ASSIGNMENT": json.dumps(assignment_document(**changes))})
+
+
+def test_sql_source_needs_exactly_one_way_to_build_text() -> None:
+    document = assignment_document()
+    document["source"]["sql"]["textColumns"] = ["title"]
+    with pytest.raises(InvalidAssignment, match="exactly one of textColumns and textTemplate"):
+        load_assignment(None, {"VO_ASSIGNMENT": json.dumps(document)})
+
+
+def test_mapped_fields_must_be_collection_fields() -> None:
+    document = assignment_document()
+    document["source"]["sql"]["fields"] = {"category": "category"}
+    with pytest.raises(InvalidAssignment, match=r"source fields \['category'\] are not scalar fields"):
+        load_assignment(None, {"VO_ASSIGNMENT": json.dumps(document)})
+
+
+def test_files_sources_count_records_with_integers() -> None:
+    files = {"files": {"format": "JSONL", "path": "/data/*.jsonl", "idField": "id", "textFields": ["text"]}}
+    with pytest.raises(InvalidAssignment, match="keyRange bounds must be integers"):
+        load_assignment(
+            None, {"VO_ASSIGNMENT": json.dumps(assignment_document(source=files, keyRange={"end": "x"}))}
+        )
+    assignment = load_assignment(
+        None,
+        {"VO_ASSIGNMENT": json.dumps(assignment_document(source=files, keyRange={"start": 0, "end": 10}))},
+    )
+    assert assignment.source.files is not None
+
+
+def test_not_json_is_reported_with_its_position() -> None:
+    with pytest.raises(InvalidAssignment, match=r"\$VO_ASSIGNMENT is not JSON: .* at line 1"):
+        load_assignment(None, {"VO_ASSIGNMENT": "{not json"})
