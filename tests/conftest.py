@@ -8,19 +8,30 @@ Fixtures (all real processes, no mocks):
 - ``namespace`` (function): a fresh namespace for one test, deleted afterwards.
 - ``kubectl`` (function): runs the built kubectl against the cluster, in the test's namespace.
 - ``milvus_server`` (session): a Milvus Lite server on 127.0.0.1 with its data in a temp dir.
+- ``crds`` (session): the CRDs from crds/ applied to the cluster and Established.
+- ``operator`` (function): `vector-operator run` watching the test's namespace, talking to
+  ``milvus_server`` by default; before it stops, the namespace's resources are deleted through it
+  (so no finalizer is left behind).
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from localcluster.cluster import Kubectl, LocalCluster, RunningCluster
 from localcluster.milvus_lite import MilvusLiteServer
+from localcluster.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,3 +76,91 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusLi
         yield server
     finally:
         server.stop()
+
+
+CRD_NAMES = (
+    "vectorcollections.vectors.aios.dev",
+    "migrationplans.vectors.aios.dev",
+    "rollbackpolicies.vectors.aios.dev",
+)
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: RunningCluster) -> None:
+    """The CRDs from crds/, applied server-side (no last-applied annotation, whose 256 KiB limit
+    large CRDs outgrow) and Established."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
+    for name in CRD_NAMES:
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+
+
+@dataclass
+class OperatorProcess:
+    """A running `vector-operator run`, its log and metrics port."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+    metrics_port: int
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as response:
+            text: str = response.read().decode()
+            return text
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_operator(
+    cluster: RunningCluster, namespace: str, milvus_uri: str, log: Path, *extra: str
+) -> OperatorProcess:
+    port = free_port()
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "PATH": f"{cluster.bin_dir}:{os.environ['PATH']}",
+    }
+    command = [
+        sys.executable, "-m", "vector_operator.cli", "run",
+        "--namespace", namespace,
+        "--milvus-uri", milvus_uri,
+        "--metrics-port", str(port),
+        "--check-interval", "2",
+        "--probe-interval", "2",
+        *extra,
+    ]  # fmt: skip
+    with log.open("ab") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
+    running = OperatorProcess(process, log, port)
+    deadline = time.monotonic() + 60
+    while "Initial authentication has finished" not in running.log_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            running.stop()
+            raise RuntimeError(f"the operator did not start:\n{running.log_text()[-3000:]}")
+        time.sleep(0.2)
+    return running
+
+
+@pytest.fixture
+def operator(
+    cluster: RunningCluster, crds: None, namespace: str, milvus_server: MilvusLiteServer, tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    running = start_operator(cluster, namespace, milvus_server.uri, tmp_path / "operator.log")
+    try:
+        yield running
+    finally:
+        if running.process.poll() is None:
+            for plural in ("migrationplans", "vectorcollections", "rollbackpolicies"):
+                cluster.kubectl(
+                    "delete", plural, "--all", "--namespace", namespace, "--timeout=60s", check=False
+                )
+        running.stop()

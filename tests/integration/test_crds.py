@@ -18,7 +18,6 @@ import pytest
 
 from localcluster.cluster import Kubectl, RunningCluster
 from vector_operator.api import API_VERSION, MigrationPlan, RollbackPolicy, VectorCollection
-from vector_operator.api.crd import KINDS
 
 pytestmark = pytest.mark.cluster
 
@@ -27,15 +26,6 @@ EXAMPLES = REPO_ROOT / "examples"
 
 Manifest = dict[str, Any]
 Edit = Callable[[Manifest], None]
-
-
-@pytest.fixture(scope="module")
-def crds(cluster: RunningCluster) -> None:
-    """The CRDs from crds/, applied server-side (no last-applied annotation, whose 256 KiB limit
-    large CRDs outgrow) and Established."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
-    for kind in KINDS:
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{kind.crd_name}")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Decisions about a VectorCollection's Milvus side: names, layout, and what to change."""

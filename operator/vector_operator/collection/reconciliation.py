@@ -1,0 +1,291 @@
+"""What to change in Milvus so that a VectorCollection's alias serves what its spec declares, and
+how to report the result. Pure: Milvus is observed and changed by the adapter; this module only
+decides.
+
+The physical collection behind the alias is chosen in this order: the one the alias points at (a
+MigrationPlan may just have swung it), the one the status records, the newest `<alias>__v<N>`,
+or a new `<alias>__v1`. Repairs that lose nothing are made (create, index, load, alias); a change
+of vector space is never made in place: the collection keeps serving and UpToDate=False says
+that a MigrationPlan is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vector_operator.collection.milvus_layout import CollectionLayout, VectorSpace
+from vector_operator.collection.physical_names import physical_collections, physical_name
+from vector_operator.status_conditions import ConditionUpdate
+
+
+@dataclass(frozen=True)
+class ObservedIndex:
+    name: str
+    index_type: str
+    metric: str
+    state: str  # Milvus: Finished, InProgress, Pending (Unissued), Failed
+    indexed_rows: int = 0
+    pending_rows: int = 0
+    failure: str = ""
+
+
+@dataclass(frozen=True)
+class ObservedPhysical:
+    name: str
+    dimension: int
+    space: VectorSpace | None  # from the property the operator wrote; None: not ours or unreadable
+    fields: dict[str, str] = field(default_factory=dict)  # scalar field name -> Milvus type name
+    index: ObservedIndex | None = None
+    index_fingerprint: str | None = None  # the property written with the last index build
+    loaded: bool = False
+
+
+@dataclass(frozen=True)
+class ObservedMilvus:
+    physicals: dict[str, ObservedPhysical]  # the alias's own `<alias>__v<N>` collections
+    alias_target: str | None  # what the alias points at now, ours or not
+
+
+@dataclass(frozen=True)
+class CreateCollection:
+    name: str
+
+
+@dataclass(frozen=True)
+class BuildIndex:
+    name: str
+    replace: str | None = None  # the index to drop first (releasing the collection while it builds)
+
+
+@dataclass(frozen=True)
+class LoadCollection:
+    name: str
+
+
+@dataclass(frozen=True)
+class PointAlias:
+    name: str
+    exists: bool  # alter the alias, or create it
+
+
+Step = CreateCollection | BuildIndex | LoadCollection | PointAlias
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something a human should see as an Event."""
+
+    reason: str
+    message: str
+    warning: bool = False
+
+
+@dataclass
+class Plan:
+    physical: str
+    steps: list[Step] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    lost: bool = False  # the recorded physical collection was gone and is recreated empty
+    migration_required: list[str] = field(default_factory=list)
+
+
+def choose_physical(alias: str, recorded: str | None, observed: ObservedMilvus) -> str:
+    if observed.alias_target in observed.physicals:
+        return observed.alias_target
+    if recorded is not None and recorded in observed.physicals:
+        return recorded
+    ours = physical_collections(alias, observed.physicals)
+    if ours:
+        return ours[-1]
+    return recorded or physical_name(alias, 1)
+
+
+def plan_reconciliation(
+    layout: CollectionLayout, alias: str, recorded: str | None, observed: ObservedMilvus
+) -> Plan:
+    physical = choose_physical(alias, recorded, observed)
+    plan = Plan(physical)
+    existing = observed.physicals.get(physical)
+    if existing is None:
+        plan.steps.append(CreateCollection(physical))
+        plan.steps.append(LoadCollection(physical))
+        if recorded is not None:
+            plan.lost = True
+            plan.notices.append(
+                Notice(
+                    "PhysicalCollectionLost",
+                    f"physical collection {physical} was dropped outside the operator; recreated it empty:"
+                    " run a MigrationPlan to refill it",
+                    warning=True,
+                )
+            )
+        else:
+            plan.notices.append(
+                Notice(
+                    "CollectionCreated", f"created physical collection {physical} ({layout.index.describe()})"
+                )
+            )
+    else:
+        plan.migration_required = space_changes(layout, existing)
+        if not plan.migration_required:
+            if existing.index is None:
+                plan.steps.append(BuildIndex(physical))
+                plan.notices.append(
+                    Notice("IndexCreating", f"building index {layout.index.describe()} on {physical}")
+                )
+            elif index_differs(layout, existing):
+                plan.steps.append(BuildIndex(physical, replace=existing.index.name))
+                plan.notices.append(
+                    Notice(
+                        "IndexRebuilding",
+                        f"index on {physical} differs from the spec ({existing.index.index_type} -> "
+                        f"{layout.index.describe()}): rebuilding it; searches pause while it loads",
+                    )
+                )
+        if not existing.loaded or any(isinstance(step, BuildIndex) for step in plan.steps):
+            plan.steps.append(LoadCollection(physical))
+    if observed.alias_target != physical:
+        plan.steps.append(PointAlias(physical, exists=observed.alias_target is not None))
+        if observed.alias_target is None:
+            reason, message = "AliasCreated", f"alias {alias} now points at {physical}"
+            if recorded is not None and existing is not None:
+                reason, message = "AliasRepaired", f"alias {alias} was missing; it points at {physical} again"
+        else:
+            reason = "AliasRepaired"
+            message = (
+                f"alias {alias} pointed at {observed.alias_target}, not one of its own collections;"
+                f" it points at {physical} again"
+            )
+        plan.notices.append(Notice(reason, message, warning=reason == "AliasRepaired"))
+    return plan
+
+
+def index_differs(layout: CollectionLayout, existing: ObservedPhysical) -> bool:
+    """Whether the index must be rebuilt. Without the operator's fingerprint (a collection it did
+    not index) only what Milvus reports can be compared: type and metric."""
+    if existing.index is None:
+        return True
+    if existing.index_fingerprint is not None:
+        return existing.index_fingerprint != layout.index.fingerprint
+    return (existing.index.index_type, existing.index.metric) != (
+        layout.index.index_type,
+        layout.index.metric,
+    )
+
+
+def space_changes(layout: CollectionLayout, existing: ObservedPhysical) -> list[str]:
+    """Why the existing physical collection cannot serve the spec without a migration."""
+    changes: list[str] = []
+    if existing.space is not None:
+        changes += layout.space.differences(existing.space)
+    elif existing.dimension != layout.space.dimension:
+        changes.append(f"dimension {existing.dimension} -> {layout.space.dimension}")
+    wanted = {f.name: f.type for f in layout.fields}
+    for name, type_name in wanted.items():
+        have = existing.fields.get(name)
+        if have is None:
+            changes.append(f"new field {name}")
+        elif have != type_name:
+            changes.append(f"field {name} {have} -> {type_name}")
+    for name in existing.fields.keys() - wanted.keys():
+        changes.append(f"field {name} removed")
+    return changes
+
+
+@dataclass(frozen=True)
+class Assessment:
+    conditions: list[ConditionUpdate]
+    phase: str
+
+
+def assess(layout: CollectionLayout, physical: str, observed: ObservedMilvus, plan: Plan) -> Assessment:
+    """Conditions and phase from what Milvus shows after the plan's steps ran."""
+    existing = observed.physicals.get(physical)
+    updates: list[ConditionUpdate] = []
+    if existing is None:
+        updates.append(
+            ConditionUpdate.of("Provisioned", False, "CollectionMissing", f"{physical} does not exist yet")
+        )
+        updates.append(ConditionUpdate.of("Ready", False, "Provisioning", f"creating {physical}"))
+        return Assessment(updates, "Provisioning")
+    updates.append(
+        ConditionUpdate.of("Provisioned", True, "CollectionCreated", f"physical collection {physical}")
+    )
+
+    index = existing.index
+    index_failed = False
+    if index is None:
+        updates.append(
+            ConditionUpdate.of("Indexed", False, "IndexMissing", f"{physical} has no vector index yet")
+        )
+    elif index.state == "Failed":
+        index_failed = True
+        updates.append(
+            ConditionUpdate.of(
+                "Indexed",
+                False,
+                "IndexBuildFailed",
+                f"Milvus failed to build {index.index_type} on {physical}:"
+                f" {index.failure or 'no reason given'}; choose another index.type",
+            )
+        )
+    elif index.state == "Finished" and index.pending_rows == 0:
+        updates.append(
+            ConditionUpdate.of(
+                "Indexed", True, "IndexBuilt", f"{layout.index.describe()}, {index.indexed_rows} rows"
+            )
+        )
+    else:
+        updates.append(
+            ConditionUpdate.of(
+                "Indexed",
+                False,
+                "IndexBuilding",
+                f"{index.index_type} on {physical}: {index.indexed_rows} rows indexed,"
+                f" {index.pending_rows} pending",
+            )
+        )
+
+    if plan.migration_required:
+        updates.append(
+            ConditionUpdate.of(
+                "UpToDate",
+                False,
+                "MigrationRequired",
+                f"{'; '.join(plan.migration_required)}: this changes the stored vectors, so {physical} keeps "
+                "serving the old ones; apply a MigrationPlan targeting this VectorCollection to rebuild it",
+            )
+        )
+    else:
+        updates.append(ConditionUpdate.of("UpToDate", True, "SpecApplied", "Milvus matches the spec"))
+
+    degraded_reasons = []
+    if plan.lost:
+        degraded_reasons.append(("PhysicalCollectionLost", plan.notices[0].message))
+    if index_failed:
+        degraded_reasons.append(("IndexBuildFailed", f"the index of {physical} failed to build"))
+    if degraded_reasons:
+        updates.append(
+            ConditionUpdate.of(
+                "Degraded",
+                True,
+                degraded_reasons[0][0],
+                "; ".join(message for _, message in degraded_reasons),
+            )
+        )
+    else:
+        updates.append(ConditionUpdate.of("Degraded", False, "Healthy", "nothing lost, nothing failing"))
+
+    serving = observed.alias_target == physical and existing.loaded and not index_failed
+    if serving:
+        updates.append(ConditionUpdate.of("Ready", True, "Serving", f"alias serves {physical}"))
+        phase = "Degraded" if degraded_reasons else "Ready"
+    else:
+        why = (
+            "IndexBuildFailed"
+            if index_failed
+            else ("AliasMissing" if observed.alias_target != physical else "Loading")
+        )
+        updates.append(ConditionUpdate.of("Ready", False, why, f"alias does not serve {physical} yet"))
+        phase = "Degraded" if degraded_reasons else "Provisioning"
+    return Assessment(updates, phase)

@@ -1,0 +1,1 @@
+"""Adapters to Milvus: connections and the collection operations the operator performs."""

@@ -1,0 +1,232 @@
+"""A VectorCollection's Milvus side, observed and changed: the adapter behind
+:mod:`vector_operator.collection.reconciliation`'s decisions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+from pymilvus.client.types import LoadState
+from pymilvus.exceptions import MilvusException
+
+from vector_operator.collection.milvus_layout import (
+    INDEX_PROPERTY,
+    PRIMARY_KEY_FIELD,
+    SPACE_PROPERTY,
+    VECTOR_FIELD,
+    CollectionLayout,
+    VectorSpace,
+)
+from vector_operator.collection.physical_names import physical_collections
+from vector_operator.collection.reconciliation import (
+    BuildIndex,
+    CreateCollection,
+    LoadCollection,
+    ObservedIndex,
+    ObservedMilvus,
+    ObservedPhysical,
+    PointAlias,
+    Step,
+)
+from vector_operator.milvus.connection import MilvusClients, MilvusEndpoint, MilvusUnavailable
+
+CALL_TIMEOUT_S = 30.0
+T = TypeVar("T")
+
+_SCALAR_TYPES = {
+    "VARCHAR": DataType.VARCHAR,
+    "INT64": DataType.INT64,
+    "INT32": DataType.INT32,
+    "FLOAT": DataType.FLOAT,
+    "DOUBLE": DataType.DOUBLE,
+    "BOOL": DataType.BOOL,
+    "JSON": DataType.JSON,
+}
+
+
+class MilvusCollections:
+    """Milvus operations for one endpoint; every failure becomes :class:`MilvusUnavailable`."""
+
+    def __init__(
+        self, clients: MilvusClients, endpoint: MilvusEndpoint, observe_latency: Callable[[str, float], None]
+    ):
+        self.clients = clients
+        self.endpoint = endpoint
+        self.observe_latency = observe_latency
+
+    @contextmanager
+    def _client(self, what: str) -> Iterator[MilvusClient]:
+        client = self.clients.get(self.endpoint)
+        started = time.perf_counter()
+        try:
+            yield client
+        except MilvusException as error:
+            self.clients.forget(self.endpoint)
+            raise MilvusUnavailable(
+                f"Milvus at {self.endpoint.display} failed to {what}: {error.message}"
+            ) from None
+        except MilvusUnavailable:
+            raise
+        except Exception as error:  # grpc errors of every kind when the server goes away
+            self.clients.forget(self.endpoint)
+            raise MilvusUnavailable(
+                f"Milvus at {self.endpoint.display} failed to {what}: {type(error).__name__}: {error}"[:500]
+            ) from None
+        finally:
+            self.observe_latency(what.split(" ")[0], time.perf_counter() - started)
+
+    # -- observing ------------------------------------------------------------------------------
+
+    def observe(self, alias: str) -> ObservedMilvus:
+        with self._client("list collections") as client:
+            names = client.list_collections(timeout=CALL_TIMEOUT_S)
+        physicals = {name: self._observe_physical(name) for name in physical_collections(alias, names)}
+        return ObservedMilvus(physicals=physicals, alias_target=self.alias_target(alias, names))
+
+    def alias_target(self, alias: str, names: list[str] | None = None) -> str | None:
+        """What the alias points at, found without provoking Milvus errors for a missing alias."""
+        with self._client("list aliases") as client:
+            if alias not in client.list_aliases(timeout=CALL_TIMEOUT_S).get("aliases", []):
+                return None
+            described = client.describe_alias(alias, timeout=CALL_TIMEOUT_S)
+        target: str | None = described.get("collection_name")
+        return target
+
+    def _observe_physical(self, name: str) -> ObservedPhysical:
+        with self._client(f"describe {name}") as client:
+            described = client.describe_collection(name, timeout=CALL_TIMEOUT_S)
+            index_names = client.list_indexes(name, field_name=VECTOR_FIELD, timeout=CALL_TIMEOUT_S)
+            index = None
+            if index_names:
+                raw = client.describe_index(name, index_names[0], timeout=CALL_TIMEOUT_S)
+                index = ObservedIndex(
+                    name=index_names[0],
+                    index_type=str(raw.get("index_type", "")),
+                    metric=str(raw.get("metric_type", "")),
+                    state=str(raw.get("state", "")),
+                    indexed_rows=int(raw.get("indexed_rows", 0)),
+                    pending_rows=int(raw.get("pending_index_rows", 0)),
+                    failure=str(raw.get("index_state_fail_reason", "")),
+                )
+            load_state = client.get_load_state(name, timeout=CALL_TIMEOUT_S).get("state")
+        properties: dict[str, str] = described.get("properties") or {}
+        dimension = 0
+        fields: dict[str, str] = {}
+        for field in described.get("fields", []):
+            if field["name"] == VECTOR_FIELD:
+                dimension = int(field.get("params", {}).get("dim", 0))
+            elif field["name"] != PRIMARY_KEY_FIELD:
+                fields[field["name"]] = DataType(field["type"]).name
+        return ObservedPhysical(
+            name=name,
+            dimension=dimension,
+            space=VectorSpace.from_property(str(properties.get(SPACE_PROPERTY, ""))),
+            fields=fields,
+            index=index,
+            index_fingerprint=properties.get(INDEX_PROPERTY),
+            loaded=load_state == LoadState.Loaded,
+        )
+
+    def count(self, name: str) -> int:
+        """Exact entity count: a count(*) query (row statistics include deleted rows)."""
+        with self._client(f"count {name}") as client:
+            rows = client.query(name, filter="", output_fields=["count(*)"], timeout=CALL_TIMEOUT_S)
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def probe_search_latency(
+        self, alias: str, layout: CollectionLayout, queries: int = 20
+    ) -> tuple[float, float]:
+        """p50 and p95 latency (ms) of canary searches on the alias with the serving parameters."""
+        generator = np.random.default_rng(7)
+        vectors = generator.standard_normal((queries, layout.space.dimension)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        latencies: list[float] = []
+        with self._client(f"search {alias}") as client:
+            for vector in vectors:
+                started = time.perf_counter()
+                client.search(
+                    alias,
+                    data=[vector.tolist()],
+                    limit=10,
+                    search_params=layout.search_request(),
+                    anns_field=VECTOR_FIELD,
+                    timeout=CALL_TIMEOUT_S,
+                )
+                latencies.append((time.perf_counter() - started) * 1000)
+        p50, p95 = np.percentile(latencies, [50, 95])
+        return float(p50), float(p95)
+
+    # -- changing -------------------------------------------------------------------------------
+
+    def apply(self, step: Step, alias: str, layout: CollectionLayout) -> None:
+        match step:
+            case CreateCollection(name):
+                self._create(name, layout)
+            case BuildIndex(name, replace):
+                self._build_index(name, layout, replace)
+            case LoadCollection(name):
+                with self._client(f"load {name}") as client:
+                    client.load_collection(name, timeout=CALL_TIMEOUT_S)
+            case PointAlias(name, exists):
+                with self._client(f"point alias {alias} at {name}") as client:
+                    if exists:
+                        client.alter_alias(name, alias, timeout=CALL_TIMEOUT_S)
+                    else:
+                        client.create_alias(name, alias, timeout=CALL_TIMEOUT_S)
+
+    def _create(self, name: str, layout: CollectionLayout) -> None:
+        with self._client(f"create {name}") as client:
+            schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+            if layout.primary_key_max_length is None:
+                schema.add_field(PRIMARY_KEY_FIELD, DataType.INT64, is_primary=True)
+            else:
+                schema.add_field(
+                    PRIMARY_KEY_FIELD,
+                    DataType.VARCHAR,
+                    is_primary=True,
+                    max_length=layout.primary_key_max_length,
+                )
+            schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=layout.space.dimension)
+            for field in layout.fields:
+                extra: dict[str, Any] = {"max_length": field.max_length} if field.max_length else {}
+                schema.add_field(field.name, _SCALAR_TYPES[field.type], nullable=True, **extra)
+            client.create_collection(
+                name,
+                schema=schema,
+                properties={SPACE_PROPERTY: layout.space.to_property()},
+                timeout=CALL_TIMEOUT_S,
+            )
+        self._build_index(name, layout, replace=None)
+
+    def _build_index(self, name: str, layout: CollectionLayout, replace: str | None) -> None:
+        with self._client(f"build the index of {name}") as client:
+            if replace is not None:
+                client.release_collection(name, timeout=CALL_TIMEOUT_S)
+                client.drop_index(name, replace, timeout=CALL_TIMEOUT_S)
+            params = client.prepare_index_params()
+            params.add_index(
+                field_name=VECTOR_FIELD,
+                index_type=layout.index.index_type,
+                metric_type=layout.index.metric,
+                params=dict(layout.index.params),
+            )
+            # sync=False: the build runs in Milvus; status reports its progress.
+            client.create_index(name, params, timeout=CALL_TIMEOUT_S, sync=False)
+            client.alter_collection_properties(
+                name, properties={INDEX_PROPERTY: layout.index.fingerprint}, timeout=CALL_TIMEOUT_S
+            )
+
+    def drop_all(self, alias: str) -> list[str]:
+        """Drops the alias and every `<alias>__v<N>`; returns the collections dropped."""
+        with self._client(f"drop {alias}") as client:
+            names = client.list_collections(timeout=CALL_TIMEOUT_S)
+            if alias in client.list_aliases(timeout=CALL_TIMEOUT_S).get("aliases", []):
+                client.drop_alias(alias, timeout=CALL_TIMEOUT_S)
+            dropped = physical_collections(alias, names)
+            for name in dropped:
+                client.drop_collection(name, timeout=CALL_TIMEOUT_S)
+        return dropped

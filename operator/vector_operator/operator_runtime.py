@@ -1,0 +1,103 @@
+"""`vector-operator run`: the Kopf operator process.
+
+Kopf's own bookkeeping lives under our API group from the first release: progress and diff-base
+annotations `vectors.aios.dev/...`, the finalizer `vectors.aios.dev/finalizer`. Watches time out
+on the server side and are re-established, so the operator never goes silent on a dead
+connection; an inactivity timeout backs that up.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+from kubernetes.config.config_exception import ConfigException
+
+from vector_operator.api.resource import GROUP
+from vector_operator.handlers import vectorcollections
+from vector_operator.handlers.context import OperatorContext, OperatorSettings
+
+FINALIZER = f"{GROUP}/finalizer"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    namespaces: tuple[str, ...] = ()
+    all_namespaces: bool = False
+    milvus_uri: str | None = None
+    metrics_port: int = 8080
+    metrics_address: str = "127.0.0.1"
+    liveness_port: int | None = None
+    check_interval_s: float = 30.0
+    probe_interval_s: float = 60.0
+    log_format: str = "plain"
+    verbose: bool = False
+
+
+def kubernetes_api() -> client.ApiClient:
+    """In a pod: the service account; elsewhere: KUBECONFIG / ~/.kube/config."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.ApiClient()
+
+
+def build_registry(context: OperatorContext) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=GROUP, key="last-handled-configuration"
+        )
+        settings.persistence.finalizer = FINALIZER
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.watching.connect_timeout = 30
+        settings.watching.inactivity_timeout = 600
+        settings.networking.request_timeout = 60
+        settings.posting.level = logging.INFO
+        settings.execution.max_workers = 16
+
+    @kopf.on.cleanup(registry=registry)
+    def close_clients(**_: Any) -> None:
+        context.clients.close()
+
+    vectorcollections.register(registry, context)
+    return registry
+
+
+def run(options: RunOptions) -> None:
+    kopf.configure(
+        verbose=options.verbose,
+        log_format=kopf.LogFormat.JSON if options.log_format == "json" else kopf.LogFormat.FULL,
+    )
+    context = OperatorContext(
+        settings=OperatorSettings(
+            default_milvus_uri=options.milvus_uri,
+            check_interval_s=options.check_interval_s,
+            probe_interval_s=options.probe_interval_s,
+        ),
+        core=client.CoreV1Api(kubernetes_api()),
+    )
+    registry = build_registry(context)
+    context.metrics.serve(options.metrics_port, options.metrics_address)
+    liveness = (
+        f"http://{options.metrics_address}:{options.liveness_port}/healthz" if options.liveness_port else None
+    )
+    kopf.run(
+        registry=registry,
+        clusterwide=options.all_namespaces,
+        namespaces=list(options.namespaces),
+        standalone=True,
+        liveness_endpoint=liveness,
+    )
