@@ -22,6 +22,7 @@ from vector_operator.api.model import (
     ApiModel,
     PreservedObject,
     Rule,
+    duration_rule,
     list_type,
     validations,
 )
@@ -396,6 +397,18 @@ class MigrationPlanSpec(ApiModel):
     cutover: Cutover = Cutover.AUTOMATIC
     """Automatic swings the alias after validation passes; Manual waits for approval first
     (BlueGreen only)."""
+    approved: bool = False
+    """With approval: Manual, set to true (kubectl vector approve) to start the plan after
+    Planning has shown its batches."""
+    cutover_approved: bool = False
+    """With cutover: Manual, set to true to swing the alias once validation has passed."""
+    previous_collection_retention: str = Field(
+        default="24h",
+        max_length=32,
+        json_schema_extra=validations(duration_rule("previousCollectionRetention")),
+    )
+    """BlueGreen: how long the physical collection the alias pointed at before cutover is kept for
+    a rollback before the operator drops it, e.g. 24h or 30m."""
 
 
 class MigrationPhase(StrEnum):
@@ -439,6 +452,12 @@ class MigrationProgress(ApiModel):
     """Records written."""
     records_total: int | None = Field(default=None, ge=0)
     """Records the source held when planned."""
+    records_read: int | None = Field(default=None, ge=0)
+    """Records the finished batches read from the source."""
+    records_skipped: int | None = Field(default=None, ge=0)
+    """Records read but not written (see skippedByReason); read = done + skipped."""
+    skipped_by_reason: dict[str, int] | None = Field(default=None, max_length=32)
+    """Skipped records by reason, e.g. {emptyText: 3, invalidUtf8: 1}."""
     percent: float | None = Field(default=None, ge=0, le=100)
     """Share of records written, in percent."""
     summary: str | None = Field(default=None, max_length=64)
@@ -478,6 +497,10 @@ class MigrationQuality(ApiModel):
     """Share of records that failed (0..1)."""
     sampled_records: int | None = Field(default=None, ge=0)
     """Records sampled for these figures."""
+    recall_at_k: float | None = Field(default=None, ge=0, le=1)
+    """Validation: share of the exhaustive search's top k that the serving index search returns."""
+    search_latency_p95_ms: float | None = Field(default=None, ge=0)
+    """Validation: 95th percentile latency of searches on the new collection, in milliseconds."""
 
 
 class BatchFailure(ApiModel):

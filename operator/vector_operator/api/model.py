@@ -63,6 +63,19 @@ class Rule:
         return out
 
 
+# A Go-style duration of whole units: 30s, 5m, 1h, 1h30m.
+DURATION_RE = "^([0-9]+(ms|s|m|h))+$"
+
+
+def duration_rule(what: str) -> Rule:
+    """CEL: the string field is a duration such as 30s, 5m, 1h or 1h30m."""
+    return Rule(
+        rule=f"self.matches('{DURATION_RE}')",
+        message=f"{what} must be a duration such as 30s, 5m, 1h or 1h30m",
+        message_expression=f"'{what} \"' + self + '\" is not a duration: write it like 30s, 5m, 1h or 1h30m'",
+    )
+
+
 def validations(*rules: Rule) -> JsonDict:
     """Schema keywords attaching CEL ``rules``: for ``ConfigDict(json_schema_extra=...)`` of a model
     (rules over the whole object) or ``Field(json_schema_extra=...)`` of one field."""

@@ -11,20 +11,18 @@ from pydantic import ConfigDict, Field
 
 from vector_operator.api.conditions import Conditions
 from vector_operator.api.kubernetes_types import OBJECT_NAME_PATTERN, LabelSelector, ObjectMeta
-from vector_operator.api.model import ApiModel, PreservedObject, Rule, list_type, merged, validations
+from vector_operator.api.model import (
+    ApiModel,
+    PreservedObject,
+    Rule,
+    duration_rule,
+    list_type,
+    merged,
+    validations,
+)
 from vector_operator.api.resource import AGE, API_VERSION, PrinterColumn, ResourceKind
 
 MAX_EXECUTIONS = 20
-# A Go-style duration of whole units: 30s, 5m, 1h, 1h30m.
-DURATION_RE = "^([0-9]+(ms|s|m|h))+$"
-
-
-def _duration_rule(what: str) -> Rule:
-    return Rule(
-        rule=f"self.matches('{DURATION_RE}')",
-        message=f"{what} must be a duration such as 30s, 5m, 1h or 1h30m",
-        message_expression=f"'{what} \"' + self + '\" is not a duration: write it like 30s, 5m, 1h or 1h30m'",
-    )
 
 
 class TriggerMetric(StrEnum):
@@ -121,7 +119,7 @@ class Trigger(ApiModel):
     """Fire only after this many consecutive batches crossed the threshold. Omitted (and no
     forDuration): the first crossing fires."""
     for_duration: str | None = Field(
-        default=None, max_length=32, json_schema_extra=validations(_duration_rule("forDuration"))
+        default=None, max_length=32, json_schema_extra=validations(duration_rule("forDuration"))
     )
     """Fire only after the threshold stayed crossed this long, e.g. 5m. Omitted (and no
     forBatches): the first crossing fires."""
@@ -172,7 +170,7 @@ class RollbackPolicySpec(ApiModel):
     triggers: list[Trigger] = Field(min_length=1, max_length=32, json_schema_extra=list_type("atomic"))
     """Conditions that fire the actions; any one of them suffices."""
     post_cutover_window: str = Field(
-        default="30m", max_length=32, json_schema_extra=validations(_duration_rule("postCutoverWindow"))
+        default="30m", max_length=32, json_schema_extra=validations(duration_rule("postCutoverWindow"))
     )
     """How long after the alias swing PostCutover triggers stay armed, e.g. 30m."""
     actions: list[RollbackAction] = Field(
