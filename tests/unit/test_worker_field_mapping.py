@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from vector_operator.worker.assignment import ScalarField, ScalarType
+from vector_operator.worker.assignment import PrimaryKey, PrimaryKeyType, ScalarField, ScalarType
 from vector_operator.worker.field_mapping import FieldMapper
 from vector_operator.worker.records import SkipReason, UndecodableText
 
@@ -67,3 +67,23 @@ def test_maps_only_the_mapped_fields() -> None:
         "year": 2001,
         "title": "Odyssey",
     }
+
+
+@pytest.mark.parametrize(
+    ("key_type", "max_length", "value", "expected"),
+    [
+        (PrimaryKeyType.INT64, None, 42, 42),
+        (PrimaryKeyType.INT64, None, "42", 42),
+        (PrimaryKeyType.INT64, None, "a-slug", SkipReason.INVALID_KEY),
+        (PrimaryKeyType.INT64, None, 2**63, SkipReason.INVALID_KEY),
+        (PrimaryKeyType.VARCHAR, None, 42, "42"),
+        (PrimaryKeyType.VARCHAR, None, "3f2a-uuid", "3f2a-uuid"),
+        (PrimaryKeyType.VARCHAR, 4, "éé", "éé"),
+        (PrimaryKeyType.VARCHAR, 4, "ééé", SkipReason.INVALID_KEY),
+    ],
+)
+def test_keys_take_the_collections_key_type(
+    key_type: PrimaryKeyType, max_length: int | None, value: int | str, expected: object
+) -> None:
+    mapper = FieldMapper(FIELDS, [], PrimaryKey(type=key_type, max_length=max_length))
+    assert mapper.key(value) == expected

@@ -136,11 +136,18 @@ def test_every_good_record_is_written_once_with_its_own_vector() -> None:
         assert row["n"] == key
 
 
-def test_micro_batches_stay_within_the_bounds_except_the_very_last() -> None:
+@pytest.mark.parametrize("count", [5003, 5000, 4999, 100])
+def test_micro_batches_stay_within_the_bounds(count: int) -> None:
     encoder = HashEncoder()
-    pipeline(ListSource(rows(5003)), encoder, MemoryCollection(), min_size=16, max_size=64).run()
-    assert sum(encoder.batch_sizes) == 5003
-    assert all(16 <= size <= 64 for size in encoder.batch_sizes[:-1])
+    pipeline(ListSource(rows(count)), encoder, MemoryCollection(), min_size=16, max_size=64).run()
+    assert sum(encoder.batch_sizes) == count
+    assert all(16 <= size <= 64 for size in encoder.batch_sizes)
+
+
+def test_only_a_range_smaller_than_the_minimum_makes_a_smaller_batch() -> None:
+    encoder = HashEncoder()
+    pipeline(ListSource(rows(9)), encoder, MemoryCollection(), min_size=16, max_size=64).run()
+    assert encoder.batch_sizes == [9]
 
 
 def test_texts_longer_than_the_model_limit_are_counted() -> None:

@@ -97,6 +97,22 @@ class MilvusTarget(AssignmentModel):
     """Deadline of one Milvus call (pymilvus retries transient failures within it)."""
 
 
+class PrimaryKeyType(StrEnum):
+    INT64 = "INT64"
+    VARCHAR = "VARCHAR"
+
+
+DEFAULT_VARCHAR_KEY_LENGTH = 512
+
+
+class PrimaryKey(AssignmentModel):
+    """The collection's primary key field type (VectorCollection spec.primaryKey)."""
+
+    type: PrimaryKeyType = PrimaryKeyType.INT64
+    max_length: int | None = Field(default=None, ge=1, le=65535)
+    """VARCHAR: the longest key in UTF-8 bytes; unset: 512."""
+
+
 class ScalarField(AssignmentModel):
     name: MilvusName
     type: ScalarType
@@ -109,6 +125,7 @@ class CollectionTarget(AssignmentModel):
 
     name: MilvusName
     primary_key_field: MilvusName = "id"
+    primary_key: PrimaryKey = Field(default_factory=PrimaryKey)
     vector_field: MilvusName = "vector"
     dimension: int = Field(ge=2, le=32768)
     metric_type: MetricType = MetricType.COSINE

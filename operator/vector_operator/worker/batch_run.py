@@ -121,7 +121,11 @@ class BatchRun:
 
     def _execute(self, source: RecordSource, builder: TextBuilder) -> WorkerResult:
         assignment = self.assignment
-        field_mapper = FieldMapper(assignment.collection.scalar_fields, list(assignment.source.fields))
+        field_mapper = FieldMapper(
+            assignment.collection.scalar_fields,
+            list(assignment.source.fields),
+            assignment.collection.primary_key,
+        )
         model = self._load_model()
         token_env = assignment.milvus.token_env
         token = _required_env(self._environ, token_env, "the Milvus token") if token_env else None

@@ -11,8 +11,14 @@ import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
-from vector_operator.worker.assignment import ScalarField, ScalarType
-from vector_operator.worker.records import SkipReason, UndecodableText
+from vector_operator.worker.assignment import (
+    DEFAULT_VARCHAR_KEY_LENGTH,
+    PrimaryKey,
+    PrimaryKeyType,
+    ScalarField,
+    ScalarType,
+)
+from vector_operator.worker.records import Key, SkipReason, UndecodableText
 
 INT32_RANGE = (-(2**31), 2**31 - 1)
 INT64_RANGE = (-(2**63), 2**63 - 1)
@@ -117,11 +123,28 @@ def _coerce(field: ScalarField, value: object) -> object:
 
 
 class FieldMapper:
-    """Turns a row's mapped values (by field name) into the scalar fields of one Milvus row."""
+    """Turns a row's key into the collection's key type, and its mapped values (by field name)
+    into the scalar fields of one Milvus row."""
 
-    def __init__(self, fields: Sequence[ScalarField], mapped: Sequence[str]) -> None:
+    def __init__(
+        self, fields: Sequence[ScalarField], mapped: Sequence[str], primary_key: PrimaryKey | None = None
+    ) -> None:
         by_name = {field.name: field for field in fields}
         self._fields = tuple(by_name[name] for name in mapped)
+        self._key = primary_key or PrimaryKey()
+
+    def key(self, value: Key) -> Key | SkipReason:
+        """``value`` as the collection's primary key stores it."""
+        if self._key.type is PrimaryKeyType.VARCHAR:
+            text = str(value)
+            limit = self._key.max_length or DEFAULT_VARCHAR_KEY_LENGTH
+            return text if len(text.encode("utf-8", "surrogatepass")) <= limit else SkipReason.INVALID_KEY
+        if isinstance(value, int):
+            return value if INT64_RANGE[0] <= value <= INT64_RANGE[1] else SkipReason.INVALID_KEY
+        try:
+            return _integer(value, INT64_RANGE)
+        except _Unfit:
+            return SkipReason.INVALID_KEY
 
     def map(self, values: Mapping[str, object]) -> dict[str, object] | SkipReason:
         row: dict[str, object] = {}

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from pymilvus import DataType, MilvusClient, MilvusException
 
-from vector_operator.worker.assignment import CollectionTarget, MilvusTarget, ScalarType
+from vector_operator.worker.assignment import CollectionTarget, MilvusTarget, PrimaryKeyType, ScalarType
 from vector_operator.worker.records import Key
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ _SCALAR_TYPES = {
     ScalarType.BOOL: DataType.BOOL,
     ScalarType.JSON: DataType.JSON,
 }
+
+_KEY_TYPES = {PrimaryKeyType.INT64: DataType.INT64, PrimaryKeyType.VARCHAR: DataType.VARCHAR}
 
 
 class CollectionMismatch(Exception):
@@ -87,6 +89,11 @@ class MilvusCollection:
         primary = fields.get(target.primary_key_field)
         if primary is None or not primary.get("is_primary"):
             problems.append(f"{target.primary_key_field} is not its primary key")
+        elif primary["type"] != _KEY_TYPES[target.primary_key.type]:
+            problems.append(
+                f"its primary key {target.primary_key_field} is {DataType(primary['type']).name}, "
+                f"not {target.primary_key.type}"
+            )
         vector = fields.get(target.vector_field)
         if vector is None or vector["type"] != DataType.FLOAT_VECTOR:
             problems.append(f"it has no FLOAT_VECTOR field {target.vector_field}")

@@ -197,6 +197,10 @@ class Pipeline:
             if row.key is None:
                 counts.skipped[SkipReason.NULL_KEY] += 1
                 continue
+            key = self._field_mapper.key(row.key)
+            if isinstance(key, SkipReason):
+                counts.skipped[key] += 1
+                continue
             text = self._text_builder.build(row.text_values)
             if isinstance(text, SkipReason):
                 counts.skipped[text] += 1
@@ -205,7 +209,7 @@ class Pipeline:
             if isinstance(fields, SkipReason):
                 counts.skipped[fields] += 1
                 continue
-            yield PreparedRecord(key=row.key, text=text, fields=fields)
+            yield PreparedRecord(key=key, text=text, fields=fields)
 
     def _hand_over(self, window: list[PreparedRecord]) -> None:
         started = time.perf_counter()
@@ -232,15 +236,20 @@ class Pipeline:
         self._put(self._windows, _END)
 
     def _encode_window(self, window: list[PreparedRecord], last: bool) -> list[PreparedRecord]:
-        """Encodes ``window`` longest first; returns the records too few for a full micro-batch,
-        to go with the next window (unless this is the ``last`` one)."""
+        """Encodes ``window`` longest first; returns the records too few for a full micro-batch plus
+        a minimal one, to go with the next window (unless this is the ``last`` one). So no
+        micro-batch falls below the minimum unless the whole key range does."""
         counts = self._encoder_counts
         ordered = sorted(window, key=lambda record: record.token_count, reverse=True)
         position = 0
         while position < len(ordered):
-            if not last and len(ordered) - position < self.optimizer.size:
+            remaining, size = len(ordered) - position, self.optimizer.size
+            minimum, maximum = self.optimizer.min_size, self.optimizer.max_size
+            if not last and remaining < size + minimum:
                 return ordered[position:]
-            batch = ordered[position : position + self.optimizer.size]
+            if last and 0 < remaining - size < minimum:  # no tail below the minimum: take it along
+                size = remaining if remaining <= maximum else max(minimum, remaining - minimum)
+            batch = ordered[position : position + size]
             position += len(batch)
             texts = [record.text for record in batch]
             started = time.perf_counter()

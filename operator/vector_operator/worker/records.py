@@ -26,6 +26,9 @@ class SkipReason(StrEnum):
     """The text template could not be applied to the row (e.g. a numeric format on a string)."""
     NULL_KEY = "nullKey"
     """The record has no primary key value (files only: SQL keys come from a NOT NULL column)."""
+    INVALID_KEY = "invalidKey"
+    """The key does not fit the collection's key type (not an integer for INT64, longer than
+    maxLength for VARCHAR)."""
     NULL_FIELD = "nullField"
     """A scalar field's value is NULL (or missing); the collection's fields take no NULL."""
     INVALID_FIELD = "invalidField"

@@ -1,0 +1,152 @@
+"""Fixtures for the embedding worker's integration tests: a real PostgreSQL on 127.0.0.1, Milvus
+collections on the session's Milvus Lite server, deterministic article texts, and a way to run
+`vector-operator worker` the way a Job pod does (assignment in the environment, result in the
+termination-message file).
+
+- ``postgres`` (session): a PostgreSQL server from Debian's packages (``apt-get install
+  postgresql``; .ci/run installs it), initialised in a temp dir and started on a free port of
+  127.0.0.1 with password authentication. PostgreSQL refuses to run as root, so under root it
+  runs as the ``postgres`` system user the package creates.
+- ``milvus_client`` (session) and ``new_collection`` (function): physical collections as the
+  operator would create them, dropped after the test.
+- ``run_worker`` (function): runs the worker in-process through its command entry point.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymilvus import DataType, MilvusClient
+from worker_support import DIMENSION, PostgresServer, WorkerRun
+
+from localcluster.milvus_lite import MilvusLiteServer
+from localcluster.ports import free_port
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+def _postgres_bin() -> Path:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not candidates:
+        pytest.fail(
+            "PostgreSQL is not installed: apt-get install -y postgresql (Debian package; .ci/run installs it)"
+        )
+    return Path(candidates[-1]).parent
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    bin_dir = _postgres_bin()
+    as_postgres: list[str] = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    base = Path(tempfile.mkdtemp(prefix="vo-postgres-"))
+    data, log = base / "data", base / "server.log"
+    password = "pg-" + uuid.uuid4().hex
+    (base / "pwfile").write_text(password + "\n")
+    if as_postgres:
+        shutil.chown(base, "postgres")
+        shutil.chown(base / "pwfile", "postgres")
+    port = free_port()
+
+    def pg(*command: str) -> None:
+        subprocess.run([*as_postgres, *command], check=True, capture_output=True, timeout=120)
+
+    pg(str(bin_dir / "initdb"), "-D", str(data), "-U", "vo", "--auth=scram-sha-256",
+       f"--pwfile={base / 'pwfile'}", "--encoding=UTF8", "--locale=C.UTF-8")  # fmt: skip
+    options = f"-h 127.0.0.1 -p {port} -k {base} -c fsync=off -c full_page_writes=off"
+    pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
+    try:
+        yield PostgresServer(
+            url=f"postgresql+psycopg://vo:{password}@127.0.0.1:{port}/postgres", password=password, port=port
+        )
+    finally:
+        pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# -- Milvus ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def milvus_client(milvus_server: MilvusLiteServer) -> Iterator[MilvusClient]:
+    client = MilvusClient(uri=milvus_server.uri)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+NewCollection = Callable[..., str]
+
+
+@pytest.fixture
+def new_collection(milvus_client: MilvusClient) -> Iterator[NewCollection]:
+    """Creates a physical collection the way the operator does; returns its name."""
+    created: list[str] = []
+
+    def create(
+        *,
+        dimension: int = DIMENSION,
+        metric: str = "COSINE",
+        index: str = "HNSW",
+        key_type: str = "INT64",
+        varchar_fields: dict[str, int] | None = None,
+    ) -> str:
+        name = f"worker_{uuid.uuid4().hex[:10]}__v1"
+        schema = milvus_client.create_schema(auto_id=False, enable_dynamic_field=False)
+        if key_type == "VARCHAR":
+            schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=512)
+        else:
+            schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
+        for field, max_length in (varchar_fields or {}).items():
+            schema.add_field(field, DataType.VARCHAR, max_length=max_length)
+        params = {"M": 16, "efConstruction": 100} if index == "HNSW" else {}
+        index_params = milvus_client.prepare_index_params()
+        index_params.add_index(field_name="vector", index_type=index, metric_type=metric, params=params)
+        milvus_client.create_collection(name, schema=schema, index_params=index_params)
+        created.append(name)
+        return name
+
+    yield create
+    for name in created:
+        milvus_client.drop_collection(name)
+
+
+# -- running the worker ------------------------------------------------------------------------
+
+
+RunWorker = Callable[..., WorkerRun]
+
+
+@pytest.fixture
+def run_worker(tmp_path: Path) -> RunWorker:
+    """Runs `vector-operator worker` in this process as a Job pod would: the assignment in
+    $VO_ASSIGNMENT, secrets in the environment, the result read back from the termination file."""
+    from vector_operator.worker.command import main
+
+    runs = iter(range(1000))
+
+    def run(assignment: dict[str, Any], **environment: str) -> WorkerRun:
+        termination = tmp_path / f"termination-log-{next(runs)}"
+        environ = {
+            **os.environ,
+            **environment,
+            "VO_ASSIGNMENT": json.dumps(assignment),
+            "TERMINATION_MESSAGE_PATH": str(termination),
+        }
+        exit_code = main(None, environ)
+        message = termination.read_text(encoding="utf-8")
+        assert len(message.encode("utf-8")) <= 4096
+        return WorkerRun(exit_code, json.loads(message))
+
+    return run
