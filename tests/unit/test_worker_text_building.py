@@ -65,6 +65,11 @@ def test_template_renders_null_as_empty() -> None:
     assert builder.build({"title": None, "body": None}) is SkipReason.NULL_TEXT
 
 
+def test_template_with_only_empty_values_is_empty_text() -> None:
+    builder = TextBuilder(template="Title: {title}. Body: {body}")
+    assert builder.build({"title": " ", "body": None}) is SkipReason.EMPTY_TEXT
+
+
 def test_template_that_does_not_fit_a_row_skips_that_row() -> None:
     builder = TextBuilder(template="{name} costs {price:.2f}")
     assert builder.build({"name": "tea", "price": "cheap"}) is SkipReason.TEMPLATE_ERROR

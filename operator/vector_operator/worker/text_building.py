@@ -101,6 +101,8 @@ class TextBuilder:
                 texts[column] = text
         if not texts:
             return SkipReason.NULL_TEXT
+        if not any(text.strip() for text in texts.values()):  # a template's own words are no content
+            return SkipReason.EMPTY_TEXT
         if self._template is None:
             built = "\n".join(texts[column] for column in self.columns if column in texts)
         else:
