@@ -1,0 +1,438 @@
+"""What the operator changes in Milvus for a VectorCollection, and what it reports, decided from
+what it observed: the pure half of the reconcile (the adapter applies the steps)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from vector_operator.api.vectorcollection import VectorCollectionSpec
+from vector_operator.collection.milvus_layout import (
+    CollectionLayout,
+    IndexLayout,
+    VectorSpace,
+    layout_of,
+)
+from vector_operator.collection.reconciliation import (
+    Assessment,
+    BuildIndex,
+    CreateCollection,
+    LoadCollection,
+    ObservedIndex,
+    ObservedMilvus,
+    ObservedPhysical,
+    Plan,
+    PointAlias,
+    assess,
+    choose_physical,
+    plan_reconciliation,
+)
+
+ALIAS = "nodes"
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def spec(**changes: Any) -> VectorCollectionSpec:
+    raw: dict[str, Any] = {
+        "collectionName": ALIAS,
+        "dimension": 16,
+        "metricType": "L2",
+        "index": {"type": "IVF_SQ8", "params": {"nlist": 16}},
+        "searchParams": {"nprobe": 4},
+        "fields": [{"name": "source_table", "type": "VARCHAR", "maxLength": 64}],
+        "embedding": {"model": MODEL},
+    }
+    raw.update(changes)
+    return VectorCollectionSpec.model_validate(raw)
+
+
+def layout(**changes: Any) -> CollectionLayout:
+    return layout_of(spec(**changes))
+
+
+LAYOUT = layout()
+
+
+def physical(
+    name: str,
+    of: CollectionLayout = LAYOUT,
+    *,
+    index_state: str | None = "Finished",
+    fingerprint: str | None = "same",
+    loaded: bool = True,
+    **changes: Any,
+) -> ObservedPhysical:
+    """A physical collection as the operator builds it for `of`: its space property, its fields,
+    its index (in `index_state`; None: no index) with the fingerprint of `of` ("same")."""
+    index = (
+        ObservedIndex("vector", of.index.index_type, of.index.metric, index_state, indexed_rows=10)
+        if index_state is not None
+        else None
+    )
+    observed = ObservedPhysical(
+        name=name,
+        dimension=of.space.dimension,
+        space=of.space,
+        fields={f.name: f.type for f in of.fields},
+        index=index,
+        index_fingerprint=of.index.fingerprint if fingerprint == "same" else fingerprint,
+        loaded=loaded,
+    )
+    return dataclasses.replace(observed, **changes)
+
+
+def milvus(*physicals: ObservedPhysical, alias_target: str | None = None) -> ObservedMilvus:
+    return ObservedMilvus({p.name: p for p in physicals}, alias_target)
+
+
+def reasons(plan: Plan) -> list[str]:
+    return [notice.reason for notice in plan.notices]
+
+
+# -- which physical collection serves ------------------------------------------------------------
+
+
+def test_choose_physical_prefers_the_alias_target_then_the_record_then_the_newest_then_v1() -> None:
+    v1, v2, v3 = physical("nodes__v1"), physical("nodes__v2"), physical("nodes__v3")
+    # The alias target wins (a MigrationPlan may just have swung it), even over the record.
+    assert choose_physical(ALIAS, "nodes__v1", milvus(v1, v2, v3, alias_target="nodes__v2")) == "nodes__v2"
+    # Without an alias on one of ours: what the status records, if it exists.
+    assert choose_physical(ALIAS, "nodes__v1", milvus(v1, v2, v3)) == "nodes__v1"
+    assert choose_physical(ALIAS, "nodes__v1", milvus(v1, v3, alias_target="elsewhere")) == "nodes__v1"
+    # Nothing recorded (or the record is gone): the newest of ours.
+    assert choose_physical(ALIAS, None, milvus(v1, v3)) == "nodes__v3"
+    assert choose_physical(ALIAS, "nodes__v2", milvus(v1, v3)) == "nodes__v3"
+    # Nothing of ours at all: the recorded name (recreated), else a first version.
+    assert choose_physical(ALIAS, "nodes__v2", milvus()) == "nodes__v2"
+    assert choose_physical(ALIAS, None, milvus(alias_target="elsewhere")) == "nodes__v1"
+
+
+# -- plans ---------------------------------------------------------------------------------------
+
+
+def test_nothing_exists_creates_loads_and_points_a_new_alias() -> None:
+    plan = plan_reconciliation(LAYOUT, ALIAS, None, milvus())
+    assert plan.physical == "nodes__v1"
+    assert plan.steps == [
+        CreateCollection("nodes__v1"),
+        LoadCollection("nodes__v1"),
+        PointAlias("nodes__v1", exists=False),
+    ]
+    assert reasons(plan) == ["CollectionCreated", "AliasCreated"]
+    assert not any(notice.warning for notice in plan.notices)
+    assert "IVF_SQ8/L2 (nlist=16)" in plan.notices[0].message
+    assert not plan.lost
+    assert plan.migration_required == []
+
+
+def test_everything_as_declared_needs_no_step() -> None:
+    observed = milvus(physical("nodes__v1"), alias_target="nodes__v1")
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", observed)
+    assert plan == Plan("nodes__v1")
+
+
+def test_missing_alias_on_a_recorded_collection_is_repaired_with_a_warning() -> None:
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", milvus(physical("nodes__v1")))
+    assert plan.steps == [PointAlias("nodes__v1", exists=False)]
+    [notice] = plan.notices
+    assert (notice.reason, notice.warning) == ("AliasRepaired", True)
+    assert "was missing" in notice.message
+
+
+def test_missing_alias_on_a_collection_never_recorded_is_created() -> None:
+    """E.g. a VectorCollection re-applied over collections a Retain deletion left in Milvus."""
+    plan = plan_reconciliation(LAYOUT, ALIAS, None, milvus(physical("nodes__v1"), physical("nodes__v2")))
+    assert plan.physical == "nodes__v2"
+    assert plan.steps == [PointAlias("nodes__v2", exists=False)]
+    [notice] = plan.notices
+    assert (notice.reason, notice.warning) == ("AliasCreated", False)
+
+
+def test_alias_pointing_at_a_foreign_collection_is_pointed_back() -> None:
+    observed = milvus(physical("nodes__v1"), alias_target="someone_elses")
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", observed)
+    assert plan.steps == [PointAlias("nodes__v1", exists=True)]
+    [notice] = plan.notices
+    assert (notice.reason, notice.warning) == ("AliasRepaired", True)
+    assert "someone_elses" in notice.message
+    assert "nodes__v1 again" in notice.message
+
+
+def test_alias_swung_to_a_newer_version_of_ours_is_adopted_not_reverted() -> None:
+    """A MigrationPlan cut over to nodes__v2: the operator follows the alias."""
+    observed = milvus(physical("nodes__v1"), physical("nodes__v2"), alias_target="nodes__v2")
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", observed)
+    assert plan.physical == "nodes__v2"
+    assert plan.steps == []
+    assert plan.notices == []
+    # ... and equally after a rollback swung it back to an older version.
+    rolled_back = milvus(physical("nodes__v1"), physical("nodes__v2"), alias_target="nodes__v1")
+    assert plan_reconciliation(LAYOUT, ALIAS, "nodes__v2", rolled_back) == Plan("nodes__v1")
+
+
+def test_recorded_collection_dropped_behind_the_operators_back_is_recreated_and_reported_lost() -> None:
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v3", milvus())
+    assert plan.physical == "nodes__v3"  # the same name: the alias and the record stay true
+    assert plan.steps == [
+        CreateCollection("nodes__v3"),
+        LoadCollection("nodes__v3"),
+        PointAlias("nodes__v3", exists=False),
+    ]
+    assert plan.lost
+    lost = plan.notices[0]
+    assert (lost.reason, lost.warning) == ("PhysicalCollectionLost", True)
+    assert "run a MigrationPlan to refill it" in lost.message
+    assert "CollectionCreated" not in reasons(plan)
+
+
+def test_changed_index_parameters_rebuild_the_index_in_place() -> None:
+    nlist_64 = layout(index={"type": "IVF_SQ8", "params": {"nlist": 64}})
+    assert nlist_64.index.fingerprint != LAYOUT.index.fingerprint
+    observed = milvus(physical("nodes__v1"), alias_target="nodes__v1")  # built for nlist 16
+    plan = plan_reconciliation(nlist_64, ALIAS, "nodes__v1", observed)
+    assert plan.steps == [BuildIndex("nodes__v1", replace="vector"), LoadCollection("nodes__v1")]
+    assert reasons(plan) == ["IndexRebuilding"]
+    assert "nlist=64" in plan.notices[0].message
+    assert plan.migration_required == []
+
+
+def test_changed_index_type_rebuilds_and_search_params_alone_do_not() -> None:
+    hnsw = layout(index={"type": "HNSW", "params": {"M": 8, "efConstruction": 64}}, searchParams={"ef": 32})
+    observed = milvus(physical("nodes__v1"), alias_target="nodes__v1")
+    assert plan_reconciliation(hnsw, ALIAS, "nodes__v1", observed).steps[0] == BuildIndex(
+        "nodes__v1", replace="vector"
+    )
+    # searchParams are applied at query time: nothing to rebuild.
+    nprobe = layout(searchParams={"nprobe": 32})
+    assert plan_reconciliation(nprobe, ALIAS, "nodes__v1", observed).steps == []
+
+
+def test_without_the_operators_fingerprint_only_type_and_metric_are_compared() -> None:
+    """A collection indexed by someone else: Milvus may not report parameters, so only what it
+    does report (type and metric) can decide a rebuild."""
+    foreign_index = physical("nodes__v1", fingerprint=None)
+    observed = milvus(foreign_index, alias_target="nodes__v1")
+    nlist_64 = layout(index={"type": "IVF_SQ8", "params": {"nlist": 64}})
+    assert plan_reconciliation(nlist_64, ALIAS, "nodes__v1", observed).steps == []
+
+    hnsw = layout(index={"type": "HNSW", "params": {"M": 8}})
+    plan = plan_reconciliation(hnsw, ALIAS, "nodes__v1", observed)
+    assert plan.steps == [BuildIndex("nodes__v1", replace="vector"), LoadCollection("nodes__v1")]
+
+
+def test_a_collection_without_an_index_gets_one() -> None:
+    observed = milvus(physical("nodes__v1", index_state=None, fingerprint=None), alias_target="nodes__v1")
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", observed)
+    assert plan.steps == [BuildIndex("nodes__v1"), LoadCollection("nodes__v1")]
+    assert reasons(plan) == ["IndexCreating"]
+
+
+def test_a_collection_not_loaded_is_loaded() -> None:
+    observed = milvus(physical("nodes__v1", loaded=False), alias_target="nodes__v1")
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", observed)
+    assert plan.steps == [LoadCollection("nodes__v1")]
+    assert plan.notices == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"dimension": 32}, ["dimension 16 -> 32"]),
+        ({"metricType": "IP"}, ["metricType L2 -> IP"]),
+        ({"embedding": {"model": "acme/other-model"}}, [f"embedding.model {MODEL} -> acme/other-model"]),
+        ({"primaryKey": {"type": "VARCHAR"}}, ["primaryKey.type INT64 -> VARCHAR"]),
+        (
+            {
+                "fields": [
+                    {"name": "source_table", "type": "VARCHAR", "maxLength": 64},
+                    {"name": "year", "type": "INT32"},
+                ]
+            },
+            ["new field year"],
+        ),
+        ({"fields": [{"name": "source_table", "type": "INT64"}]}, ["field source_table VARCHAR -> INT64"]),
+        ({"fields": []}, ["field source_table removed"]),
+        (
+            {"dimension": 32, "metricType": "COSINE", "index": {"type": "HNSW", "params": {"M": 8}}},
+            ["dimension 16 -> 32", "metricType L2 -> COSINE"],
+        ),
+    ],
+)
+def test_a_vector_space_change_requires_a_migration_and_changes_nothing(
+    changes: dict[str, Any], expected: list[str]
+) -> None:
+    observed = milvus(physical("nodes__v1"), alias_target="nodes__v1")
+    plan = plan_reconciliation(layout(**changes), ALIAS, "nodes__v1", observed)
+    assert plan.migration_required == expected
+    # No index rebuild, no new collection: the old vectors keep serving until a MigrationPlan.
+    assert plan.steps == []
+    assert plan.physical == "nodes__v1"
+
+
+def test_a_vector_space_change_still_loads_a_released_collection() -> None:
+    observed = milvus(physical("nodes__v1", loaded=False), alias_target="nodes__v1")
+    plan = plan_reconciliation(layout(dimension=32), ALIAS, "nodes__v1", observed)
+    assert plan.steps == [LoadCollection("nodes__v1")]
+
+
+def test_without_the_space_property_the_dimension_still_requires_a_migration() -> None:
+    """A collection the operator did not create (or whose property is unreadable): the schema's
+    dimension is all there is to compare."""
+    foreign = physical("nodes__v1", space=None)
+    observed = milvus(foreign, alias_target="nodes__v1")
+    assert plan_reconciliation(layout(dimension=32), ALIAS, "nodes__v1", observed).migration_required == [
+        "dimension 16 -> 32"
+    ]
+    assert plan_reconciliation(layout(metricType="IP"), ALIAS, "nodes__v1", observed).migration_required == []
+
+
+def test_the_space_property_round_trips_and_rejects_what_is_not_ours() -> None:
+    space = VectorSpace(384, "COSINE", MODEL, "VARCHAR")
+    assert VectorSpace.from_property(space.to_property()) == space
+    assert VectorSpace.from_property("") is None
+    assert VectorSpace.from_property("[1, 2]") is None
+    assert VectorSpace.from_property('{"managedBy": "someone-else", "dimension": 384}') is None
+    assert VectorSpace.from_property('{"managedBy": "vector-operator", "dimension": 384}') is None
+
+
+def test_index_fingerprint_depends_on_type_metric_and_params_not_their_order() -> None:
+    base = IndexLayout("HNSW", "L2", {"M": 8, "efConstruction": 64})
+    assert base.fingerprint == IndexLayout("HNSW", "L2", {"efConstruction": 64, "M": 8}).fingerprint
+    others = [
+        IndexLayout("HNSW", "IP", {"M": 8, "efConstruction": 64}),
+        IndexLayout("HNSW", "L2", {"M": 16, "efConstruction": 64}),
+        IndexLayout("HNSW", "L2", {"M": 8}),
+        IndexLayout("IVF_FLAT", "L2", {"M": 8, "efConstruction": 64}),
+    ]
+    assert len({base.fingerprint, *(o.fingerprint for o in others)}) == 5
+
+
+# -- conditions and phase -------------------------------------------------------------------------
+
+
+def conditions(assessment: Assessment) -> dict[str, tuple[str, str]]:
+    return {c.type: (c.status, c.reason) for c in assessment.conditions}
+
+
+def message(assessment: Assessment, type_: str) -> str:
+    return next(c.message for c in assessment.conditions if c.type == type_)
+
+
+def assess_one(
+    observed_physical: ObservedPhysical | None,
+    *,
+    alias_target: str | None = "nodes__v1",
+    plan: Plan | None = None,
+) -> Assessment:
+    observed = milvus(*([observed_physical] if observed_physical else []), alias_target=alias_target)
+    return assess(LAYOUT, "nodes__v1", observed, plan or Plan("nodes__v1"))
+
+
+def test_serving_as_declared_is_ready() -> None:
+    assessment = assess_one(physical("nodes__v1"))
+    assert conditions(assessment) == {
+        "Provisioned": ("True", "CollectionCreated"),
+        "Indexed": ("True", "IndexBuilt"),
+        "UpToDate": ("True", "SpecApplied"),
+        "Degraded": ("False", "Healthy"),
+        "Ready": ("True", "Serving"),
+    }
+    assert assessment.phase == "Ready"
+    assert "10 rows" in message(assessment, "Indexed")
+
+
+def test_a_collection_not_there_yet_is_provisioning() -> None:
+    assessment = assess_one(None, alias_target=None)
+    assert conditions(assessment) == {
+        "Provisioned": ("False", "CollectionMissing"),
+        "Ready": ("False", "Provisioning"),
+    }
+    assert assessment.phase == "Provisioning"
+
+
+@pytest.mark.parametrize("state", ["InProgress", "Pending", "Unissued", ""])
+def test_an_index_still_building_is_not_indexed_but_may_serve(state: str) -> None:
+    building = physical("nodes__v1", index=ObservedIndex("vector", "IVF_SQ8", "L2", state, 4, 6))
+    assessment = assess_one(building)
+    assert conditions(assessment)["Indexed"] == ("False", "IndexBuilding")
+    assert "4 rows indexed, 6 pending" in message(assessment, "Indexed")
+    # Milvus serves a loaded collection while its index builds (brute force on the rest).
+    assert conditions(assessment)["Ready"] == ("True", "Serving")
+
+
+def test_a_finished_index_with_rows_pending_is_still_building() -> None:
+    growing = physical("nodes__v1", index=ObservedIndex("vector", "IVF_SQ8", "L2", "Finished", 100, 20))
+    assert conditions(assess_one(growing))["Indexed"] == ("False", "IndexBuilding")
+
+
+def test_a_failed_index_build_is_degraded_and_not_ready() -> None:
+    failed = physical(
+        "nodes__v1", index=ObservedIndex("vector", "IVF_PQ", "L2", "Failed", failure="m must divide dim")
+    )
+    assessment = assess_one(failed)
+    got = conditions(assessment)
+    assert got["Indexed"] == ("False", "IndexBuildFailed")
+    assert "m must divide dim" in message(assessment, "Indexed")
+    assert "choose another index.type" in message(assessment, "Indexed")
+    assert got["Degraded"] == ("True", "IndexBuildFailed")
+    assert got["Ready"] == ("False", "IndexBuildFailed")
+    assert assessment.phase == "Degraded"
+
+
+def test_a_failed_build_without_a_reason_says_so() -> None:
+    failed = physical("nodes__v1", index=ObservedIndex("vector", "IVF_PQ", "L2", "Failed"))
+    assert "no reason given" in message(assess_one(failed), "Indexed")
+
+
+def test_no_index_is_reported_as_missing() -> None:
+    assessment = assess_one(physical("nodes__v1", index_state=None))
+    assert conditions(assessment)["Indexed"] == ("False", "IndexMissing")
+
+
+def test_a_released_collection_is_loading() -> None:
+    assessment = assess_one(physical("nodes__v1", loaded=False))
+    assert conditions(assessment)["Ready"] == ("False", "Loading")
+    assert assessment.phase == "Provisioning"
+
+
+@pytest.mark.parametrize("alias_target", [None, "someone_elses", "nodes__v2"])
+def test_an_alias_not_serving_the_collection_is_not_ready(alias_target: str | None) -> None:
+    assessment = assess_one(physical("nodes__v1"), alias_target=alias_target)
+    assert conditions(assessment)["Ready"] == ("False", "AliasMissing")
+    assert assessment.phase == "Provisioning"
+
+
+def test_a_lost_collection_serves_again_but_is_degraded() -> None:
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", milvus())
+    assessment = assess_one(physical("nodes__v1"), plan=plan)
+    got = conditions(assessment)
+    assert got["Degraded"] == ("True", "PhysicalCollectionLost")
+    assert "run a MigrationPlan to refill it" in message(assessment, "Degraded")
+    assert got["Ready"] == ("True", "Serving")
+    assert assessment.phase == "Degraded"
+
+
+def test_lost_and_failed_together_name_both() -> None:
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", milvus())
+    failed = physical("nodes__v1", index=ObservedIndex("vector", "IVF_SQ8", "L2", "Failed"))
+    assessment = assess_one(failed, plan=plan)
+    assert conditions(assessment)["Degraded"] == ("True", "PhysicalCollectionLost")
+    assert "failed to build" in message(assessment, "Degraded")
+    assert "was dropped outside the operator" in message(assessment, "Degraded")
+
+
+def test_a_required_migration_is_not_up_to_date_and_keeps_serving() -> None:
+    wider = layout(dimension=32)
+    observed = milvus(physical("nodes__v1"), alias_target="nodes__v1")
+    plan = plan_reconciliation(wider, ALIAS, "nodes__v1", observed)
+    assessment = assess(wider, "nodes__v1", observed, plan)
+    got = conditions(assessment)
+    assert got["UpToDate"] == ("False", "MigrationRequired")
+    text = message(assessment, "UpToDate")
+    assert text.startswith("dimension 16 -> 32: ")
+    assert "apply a MigrationPlan" in text
+    assert got["Ready"] == ("True", "Serving")
+    assert got["Degraded"] == ("False", "Healthy")
+    assert assessment.phase == "Ready"
