@@ -16,7 +16,7 @@ export PYTHONPATH := $(CURDIR)/devenv
 PYTEST_ARGS ?=
 
 .PHONY: help install binaries cluster-up cluster-down cluster-status demo test test-unit lint clean \
-	manifests manifests-check
+	manifests manifests-check bench
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS=":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ test-unit: install ## unit tests only (no cluster, no Milvus)
 
 test: install binaries lint ## the whole suite, what CI runs: lint, unit, integration, e2e
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install ## worker throughput vs bare encode and a naive loop (5,000 texts, SQLite -> Milvus Lite)
+	$(PY) bench/worker_throughput.py $(BENCH_ARGS)
 
 clean: cluster-down ## remove the venv and local state (the binary cache in ~/.cache stays)
 	rm -rf $(VENV) $(DEVENV_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -89,3 +90,39 @@ def test_an_invalid_assignment_is_a_permanent_failure(tmp_path: Path) -> None:
     assert exit_code == 2
     assert (result["status"], result["reason"]) == ("Failed", "InvalidAssignment")
     assert "milvus: Field required" in result["message"]
+
+
+def test_sigterm_stops_the_worker_with_a_result_that_says_so(
+    milvus_server: MilvusLiteServer, new_collection: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "many.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE articles (id INTEGER PRIMARY KEY, title TEXT, body TEXT)")
+        texts = article_texts(200, seed=9)
+        connection.executemany(
+            "INSERT INTO articles VALUES (?, ?, ?)",
+            [(key, "Article", texts[key % 200]) for key in range(20_000)],
+        )
+    collection = new_collection()
+    termination = tmp_path / "termination-log"
+    environ = {
+        **os.environ,
+        "SOURCE_DATABASE_URL": f"sqlite:///{path}",
+        "VO_ASSIGNMENT": json.dumps(
+            sql_assignment(milvus_uri=milvus_server.uri, collection=collection, table="articles")
+        ),
+        "TERMINATION_MESSAGE_PATH": str(termination),
+    }
+    process = subprocess.Popen(
+        [VECTOR_OPERATOR, "worker"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    for line in process.stderr:  # wait until it reads and encodes
+        if "reading table articles" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    exit_code = process.wait(timeout=120)
+    result = json.loads(termination.read_text())
+    assert exit_code == 143
+    assert (result["status"], result["reason"]) == ("Failed", "Terminated")
+    assert result["records"]["read"] < 20_000

@@ -250,3 +250,19 @@ def test_an_unreachable_milvus_fails_for_a_retry(run_worker: Any, database: str,
     run = run_worker(document, SOURCE_DATABASE_URL=database)
     assert run.exit_code == 1
     assert (run.result["status"], run.result["reason"]) == ("Failed", "MilvusUnavailable")
+
+
+def test_unnormalised_vectors_under_ip_are_flagged(
+    milvus_server: MilvusLiteServer, new_collection: Any, run_worker: Any, database: str
+) -> None:
+    collection = new_collection(metric="IP", varchar_fields=VARCHAR_FIELDS)
+    document = assignment(
+        milvus_server, collection, key_range={"end": 60}, model={"name": MODEL, "normalize": False}
+    )
+    document["collection"]["metricType"] = "IP"
+    run = run_worker(document, SOURCE_DATABASE_URL=database)
+    assert run.exit_code == 0, run.result
+    assert run.result["quality"]["coherence"]["min"] >= 0.99  # the direction is right, the length is not
+    assert any(
+        text.startswith("normalise embeddings for the IP metric") for text in run.result["recommendations"]
+    )

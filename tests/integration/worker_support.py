@@ -13,86 +13,32 @@ DIMENSION = 384
 
 # -- article texts -----------------------------------------------------------------------------
 
-_SUBJECTS = [
-    "the river",
-    "a small village",
-    "the old bridge",
-    "our research team",
-    "the city council",
-    "a young engineer",
-    "the orchestra",
-    "the museum",
-    "a local farmer",
-    "the new library",
-    "the mountain railway",
-    "a software company",
-    "the school board",
-    "the football club",
-    "a marine biologist",
-    "the harbour",
-    "the night train",
-    "a famous painter",
-    "the bakery on the corner",
-    "the weather service",
-]
-_VERBS = [
-    "opened",
-    "described",
-    "repaired",
-    "studied",
-    "announced",
-    "celebrated",
-    "measured",
-    "painted",
-    "rebuilt",
-    "visited",
-    "reported",
-    "designed",
-    "protected",
-    "explored",
-    "recorded",
-    "improved",
-    "tested",
-    "shared",
-    "questioned",
-    "supported",
-]
-_OBJECTS = [
-    "a long forgotten manuscript",
-    "the winter festival",
-    "an unusual migration of birds",
-    "the flooded meadows",
-    "a faster compiler",
-    "the annual budget",
-    "a collection of ancient coins",
-    "the coastal wetlands",
-    "a bright new comet",
-    "the cracked foundation",
-    "an open source database",
-    "the spring harvest",
-    "a series of concerts",
-    "the glacier's retreat",
-    "a quiet reading room",
-    "the broken water main",
-    "a rare orchid",
-    "the election results",
-    "a solar powered ferry",
-    "the history of the town",
-]
-_TAILS = [
-    "after months of careful planning",
-    "despite the heavy rain",
-    "with help from volunteers",
-    "before the end of the season",
-    "to the surprise of many residents",
-    "using surprisingly simple tools",
-    "while tourists watched from the shore",
-    "for the first time in decades",
-    "in cooperation with the university",
-    "although the budget was tight",
-    "as the sun went down over the hills",
-    "because the old system kept failing",
-]
+_SUBJECTS = (  # noqa: SIM905  (a readable word list)
+    "the river|a small village|the old bridge|our research team|the city council|a young engineer|"
+    "the orchestra|the museum|a local farmer|the new library|the mountain railway|"
+    "a software company|the school board|the football club|a marine biologist|the harbour|"
+    "the night train|a famous painter|the bakery on the corner|the weather service"
+).split("|")
+_VERBS = (  # noqa: SIM905  (a readable word list)
+    "opened described repaired studied announced celebrated measured painted rebuilt visited "
+    "reported designed protected explored recorded improved tested shared questioned supported"
+).split()
+_OBJECTS = (  # noqa: SIM905  (a readable word list)
+    "a long forgotten manuscript|the winter festival|an unusual migration of birds|"
+    "the flooded meadows|a faster compiler|the annual budget|a collection of ancient coins|"
+    "the coastal wetlands|a bright new comet|the cracked foundation|an open source database|"
+    "the spring harvest|a series of concerts|the glacier's retreat|a quiet reading room|"
+    "the broken water main|a rare orchid|the election results|a solar powered ferry|"
+    "the history of the town"
+).split("|")
+_TAILS = (  # noqa: SIM905  (a readable word list)
+    "after months of careful planning|despite the heavy rain|with help from volunteers|"
+    "before the end of the season|to the surprise of many residents|"
+    "using surprisingly simple tools|while tourists watched from the shore|"
+    "for the first time in decades|in cooperation with the university|"
+    "although the budget was tight|as the sun went down over the hills|"
+    "because the old system kept failing"
+).split("|")
 
 
 def article_texts(count: int, seed: int = 7) -> list[str]:

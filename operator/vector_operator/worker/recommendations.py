@@ -63,17 +63,12 @@ def _quality_advice(facts: BatchFacts) -> list[str]:
         )
     if quality.coherence is not None and quality.coherence.mean < HEALTHY_COHERENCE:
         advice.append(_coherence_advice(facts, quality.coherence.mean))
-    if quality.retrievability is not None and quality.retrievability < 1.0:
-        if facts.metric is MetricType.IP and not facts.normalize:
-            advice.append(
-                "normalise embeddings for the IP metric (embedding.normalize: true): unnormalised, a "
-                f"record's own vector need not score best (retrievability {quality.retrievability:.2f})"
-            )
-        else:
-            advice.append(
-                f"retrievability {quality.retrievability:.2f}: some records are not found first by their own "
-                "vector; raise searchParams ef (HNSW) or nprobe (IVF), or check for duplicate vectors"
-            )
+    unnormalised_ip = facts.metric is MetricType.IP and not facts.normalize
+    if quality.retrievability is not None and quality.retrievability < 1.0 and not unnormalised_ip:
+        advice.append(
+            f"retrievability {quality.retrievability:.2f}: some records are not found first by their own "
+            "vector; raise searchParams ef (HNSW) or nprobe (IVF), or check for duplicate vectors"
+        )
     if quality.anomalies.collapse:
         advice.append(
             "the sampled vectors are nearly identical (mean pairwise cosine "
@@ -109,6 +104,13 @@ def recommend(facts: BatchFacts, notes: list[str] | None = None) -> list[str]:
     """The recommendations for one batch, most important first; ``notes`` (e.g. from model
     loading) come first."""
     advice = list(notes or [])
+    if facts.metric is MetricType.IP and not facts.normalize:
+        retrievability = facts.quality.retrievability if facts.quality else None
+        advice.append(
+            "normalise embeddings for the IP metric (embedding.normalize: true): unnormalised, a record's "
+            "own vector need not score best"
+            + (f" (retrievability {retrievability:.2f})" if retrievability is not None else "")
+        )
     advice += _quality_advice(facts)
     records = facts.records
     skipped = sum(records.skipped.values())
