@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 
 from vector_operator import __version__
+from vector_operator.handlers.context import DEFAULT_WORKER_IMAGE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +58,19 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument(
         "--probe-interval", type=float, default=60.0, help="seconds between canary search probes"
     )
+    run_parser.add_argument(
+        "--plan-interval", type=float, default=5.0, help="seconds between steps of a running MigrationPlan"
+    )
+    run_parser.add_argument(
+        "--worker-image",
+        default=DEFAULT_WORKER_IMAGE,
+        help="image of the embedding Job pods (plans may override)",
+    )
+    run_parser.add_argument(
+        "--worker-command",
+        default="vector-operator worker",
+        help="the embedding Jobs' command, split on spaces (default: vector-operator worker)",
+    )
     run_parser.add_argument("--log-format", choices=["plain", "json"], default="plain")
     run_parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -74,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
                 liveness_port=args.liveness_port,
                 check_interval_s=args.check_interval,
                 probe_interval_s=args.probe_interval,
+                plan_interval_s=args.plan_interval,
+                worker_image=args.worker_image,
+                worker_command=tuple(shlex.split(args.worker_command)),
                 log_format=args.log_format,
                 verbose=args.verbose,
             )

@@ -17,8 +17,8 @@ from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
 from vector_operator.api.resource import GROUP
-from vector_operator.handlers import vectorcollections
-from vector_operator.handlers.context import OperatorContext, OperatorSettings
+from vector_operator.handlers import migrationplans, vectorcollections
+from vector_operator.handlers.context import DEFAULT_WORKER_IMAGE, OperatorContext, OperatorSettings
 
 FINALIZER = f"{GROUP}/finalizer"
 
@@ -33,6 +33,9 @@ class RunOptions:
     liveness_port: int | None = None
     check_interval_s: float = 30.0
     probe_interval_s: float = 60.0
+    plan_interval_s: float = 5.0
+    worker_image: str = DEFAULT_WORKER_IMAGE
+    worker_command: tuple[str, ...] = ("vector-operator", "worker")
     log_format: str = "plain"
     verbose: bool = False
 
@@ -73,6 +76,7 @@ def build_registry(context: OperatorContext) -> kopf.OperatorRegistry:
         context.clients.close()
 
     vectorcollections.register(registry, context)
+    migrationplans.register(registry, context)
     return registry
 
 
@@ -81,13 +85,19 @@ def run(options: RunOptions) -> None:
         verbose=options.verbose,
         log_format=kopf.LogFormat.JSON if options.log_format == "json" else kopf.LogFormat.FULL,
     )
+    api = kubernetes_api()
     context = OperatorContext(
         settings=OperatorSettings(
             default_milvus_uri=options.milvus_uri,
             check_interval_s=options.check_interval_s,
             probe_interval_s=options.probe_interval_s,
+            plan_interval_s=options.plan_interval_s,
+            worker_image=options.worker_image,
+            worker_command=options.worker_command,
         ),
-        core=client.CoreV1Api(kubernetes_api()),
+        core=client.CoreV1Api(api),
+        batch=client.BatchV1Api(api),
+        custom=client.CustomObjectsApi(api),
     )
     registry = build_registry(context)
     context.metrics.serve(options.metrics_port, options.metrics_address)

@@ -1,6 +1,8 @@
 """What every handler shares: settings from the command line, the Milvus clients, the
-Kubernetes API client for Secrets, the metrics, and one lock per object (change handlers and
-timers of one object never reconcile at the same time)."""
+Kubernetes API client for Secrets, the metrics, one lock per object (change handlers and
+timers of one object never reconcile at the same time), and the Milvus endpoint each object last
+reached (so its finalizer can still drop collections when its Secret was deleted first, as when
+a whole namespace goes)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from dataclasses import dataclass, field
 from kubernetes import client
 
 from vector_operator.metrics import OperatorMetrics
-from vector_operator.milvus.connection import MilvusClients
+from vector_operator.milvus.connection import MilvusClients, MilvusEndpoint
+
+DEFAULT_WORKER_IMAGE = "ghcr.io/vectors-aios/vector-operator:0.1.0"
 
 
 @dataclass(frozen=True)
@@ -19,21 +23,37 @@ class OperatorSettings:
     default_milvus_uri: str | None = None
     check_interval_s: float = 30.0
     probe_interval_s: float = 60.0
+    plan_interval_s: float = 5.0
+    worker_image: str = DEFAULT_WORKER_IMAGE
+    worker_command: tuple[str, ...] = ("vector-operator", "worker")
 
 
 @dataclass
 class OperatorContext:
     settings: OperatorSettings
     core: client.CoreV1Api
+    batch: client.BatchV1Api
+    custom: client.CustomObjectsApi
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     clients: MilvusClients = field(default_factory=MilvusClients)
     _locks: defaultdict[str, threading.Lock] = field(default_factory=lambda: defaultdict(threading.Lock))
     _locks_guard: threading.Lock = field(default_factory=threading.Lock)
+    _endpoints: dict[str, MilvusEndpoint] = field(default_factory=dict)
 
     def lock_for(self, uid: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks[uid]
 
+    def remember_endpoint(self, uid: str, endpoint: MilvusEndpoint) -> None:
+        """The endpoint (with its credentials) the object reached last; kept in memory only."""
+        with self._locks_guard:
+            self._endpoints[uid] = endpoint
+
+    def remembered_endpoint(self, uid: str) -> MilvusEndpoint | None:
+        with self._locks_guard:
+            return self._endpoints.get(uid)
+
     def forget(self, uid: str) -> None:
         with self._locks_guard:
             self._locks.pop(uid, None)
+            self._endpoints.pop(uid, None)

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from vector_operator.api.resource import GROUP, VERSION
 from vector_operator.api.vectorcollection import DeletionPolicy, VectorCollectionSpec
@@ -23,7 +25,7 @@ from vector_operator.collection.reconciliation import assess, plan_reconciliatio
 from vector_operator.handlers.context import OperatorContext
 from vector_operator.kubernetes_secrets import SecretReader, SecretUnavailable
 from vector_operator.milvus.collections import MilvusCollections
-from vector_operator.milvus.connection import MilvusUnavailable
+from vector_operator.milvus.connection import MilvusEndpoint, MilvusUnavailable
 from vector_operator.milvus.endpoints import MilvusNotConfigured, endpoint_for
 from vector_operator.status_conditions import ConditionUpdate, merged_conditions, timestamp
 
@@ -101,6 +103,7 @@ def _reconcile(
         endpoint = endpoint_for(
             spec.milvus, context.settings.default_milvus_uri, SecretReader(context.core, namespace)
         )
+        context.remember_endpoint(str(meta.uid), endpoint)
     except MilvusNotConfigured as error:
         not_ready("MilvusNotConfigured", str(error))
         return "config_error"
@@ -181,14 +184,17 @@ def delete_collection(
     context: OperatorContext, body: kopf.Body, retry: int, logger: logging.Logger | kopf.Logger
 ) -> None:
     """The finalizer: Retain keeps Milvus as it is; Delete drops the alias and every physical
-    collection. A Milvus or Secret that stays unavailable (e.g. its namespace is being deleted)
-    does not keep the object forever: after a few tries it is released with a warning."""
+    collection. When the Secret is gone (a namespace deletion removes it alongside), the
+    credentials this operator last read from it are used. A Milvus or Secret that stays
+    unavailable does not keep the object forever: after a few tries (at once when its namespace is
+    terminating and nothing could recreate the Secret) it is released with a warning."""
     meta = body.metadata
+    uid, namespace = str(meta.uid), str(meta.namespace)
     spec = VectorCollectionSpec.model_validate(dict(body.spec))
     alias = spec.collection_name
-    context.metrics.forget_collection(str(meta.uid), str(meta.namespace), str(meta.name))
-    context.forget(str(meta.uid))
+    context.metrics.forget_collection(uid, namespace, str(meta.name))
     if spec.deletion_policy == DeletionPolicy.RETAIN:
+        context.forget(uid)
         kopf.info(
             body,
             reason="Retained",
@@ -196,23 +202,60 @@ def delete_collection(
         )
         return
     try:
-        endpoint = endpoint_for(
-            spec.milvus, context.settings.default_milvus_uri, SecretReader(context.core, str(meta.namespace))
-        )
+        endpoint = _deletion_endpoint(context, spec, uid, namespace, logger)
         dropped = MilvusCollections(context.clients, endpoint, context.metrics.observe_milvus_call).drop_all(
             alias
         )
     except (MilvusUnavailable, SecretUnavailable, MilvusNotConfigured) as error:
-        if retry + 1 < DELETE_ATTEMPTS:
+        if isinstance(error, SecretUnavailable) and _namespace_terminating(context.core, namespace):
+            why = f"namespace {namespace} is being deleted, so its Secret cannot come back"
+        elif retry + 1 < DELETE_ATTEMPTS:
             raise kopf.TemporaryError(f"cannot drop {alias} yet: {error}", delay=MILVUS_RETRY_S) from None
-        message = f"gave up dropping {alias} after {DELETE_ATTEMPTS} tries, leaving it in Milvus: {error}"
+        else:
+            why = f"after {DELETE_ATTEMPTS} tries"
+        context.forget(uid)
+        message = f"gave up dropping {alias} ({why}), leaving it in Milvus: {error}"
         logger.warning(message)
         kopf.warn(body, reason="DeletionIncomplete", message=message)
         return
-    kopf.info(
-        body,
-        reason="Deleted",
-        message=f"deletionPolicy Delete: dropped alias {alias} and {', '.join(dropped) or 'no collections'}",
+    context.forget(uid)
+    message = f"deletionPolicy Delete: dropped alias {alias} and {', '.join(dropped) or 'no collections'}"
+    logger.info(message)
+    kopf.info(body, reason="Deleted", message=message)
+
+
+def _deletion_endpoint(
+    context: OperatorContext,
+    spec: VectorCollectionSpec,
+    uid: str,
+    namespace: str,
+    logger: logging.Logger | kopf.Logger,
+) -> MilvusEndpoint:
+    try:
+        return endpoint_for(
+            spec.milvus, context.settings.default_milvus_uri, SecretReader(context.core, namespace)
+        )
+    except SecretUnavailable as error:
+        remembered = context.remembered_endpoint(uid)
+        if remembered is None:
+            raise
+        logger.info(
+            f"dropping {spec.collection_name} with the credentials this operator last read, as the"
+            f" Secret is unavailable now: {error}"
+        )
+        return remembered
+
+
+def _namespace_terminating(core: client.CoreV1Api, namespace: str) -> bool:
+    """Whether the namespace is gone or going. Unknown (e.g. no RBAC to read namespaces): False."""
+    try:
+        found = core.read_namespace(namespace)
+    except ApiException as error:
+        return bool(error.status == 404)
+    except Exception:  # the API server unreachable: decide nothing, the retries go on
+        return False
+    return bool(found.metadata and found.metadata.deletion_timestamp) or bool(
+        found.status and found.status.phase == "Terminating"
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -46,6 +47,21 @@ _SCALAR_TYPES = {
     "BOOL": DataType.BOOL,
     "JSON": DataType.JSON,
 }
+
+
+@dataclass(frozen=True)
+class ValidationFigures:
+    entities: int
+    retrievability: float | None
+    recall_at_k: float | None
+    search_latency_p95_ms: float | None
+    sampled: int
+
+
+def _tied_with_self(hits: list[dict[str, Any]], row: dict[str, Any]) -> bool:
+    """Whether the record is among the hits at the best score (identical vectors tie)."""
+    best = hits[0]["distance"]
+    return any(hit["id"] == row[PRIMARY_KEY_FIELD] and abs(hit["distance"] - best) <= 1e-6 for hit in hits)
 
 
 class MilvusCollections:
@@ -178,6 +194,12 @@ class MilvusCollections:
                     else:
                         client.create_alias(name, alias, timeout=CALL_TIMEOUT_S)
 
+    def create(self, name: str, layout: CollectionLayout) -> None:
+        """A new physical collection with the layout's schema and index, loaded."""
+        self._create(name, layout)
+        with self._client(f"load {name}") as client:
+            client.load_collection(name, timeout=CALL_TIMEOUT_S)
+
     def _create(self, name: str, layout: CollectionLayout) -> None:
         with self._client(f"create {name}") as client:
             schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -219,6 +241,85 @@ class MilvusCollections:
             client.alter_collection_properties(
                 name, properties={INDEX_PROPERTY: layout.index.fingerprint}, timeout=CALL_TIMEOUT_S
             )
+
+    def names(self) -> list[str]:
+        with self._client("list collections") as client:
+            names: list[str] = client.list_collections(timeout=CALL_TIMEOUT_S)
+        return names
+
+    def flush(self, name: str) -> None:
+        with self._client(f"flush {name}") as client:
+            client.flush(name, timeout=CALL_TIMEOUT_S)
+
+    def drop(self, name: str) -> bool:
+        """Drops one collection; False when it did not exist."""
+        with self._client(f"drop {name}") as client:
+            if not client.has_collection(name, timeout=CALL_TIMEOUT_S):
+                return False
+            client.drop_collection(name, timeout=CALL_TIMEOUT_S)
+        return True
+
+    def validation_probe(
+        self, name: str, layout: CollectionLayout, sample_size: int, k: int = 10
+    ) -> ValidationFigures:
+        """Collection-level checks on `name`: exact count; for a sample of stored vectors,
+        retrievability (searched with the serving parameters, the record itself comes first; ties
+        count), recall@k of the serving search against an exhaustive one, and search latency."""
+        entities = self.count(name)
+        with self._client(f"sample {name}") as client:
+            rows = (
+                client.query(
+                    name,
+                    filter="",
+                    limit=max(1, min(sample_size, entities)),
+                    output_fields=[VECTOR_FIELD],
+                    timeout=CALL_TIMEOUT_S,
+                )
+                if entities
+                else []
+            )
+        if not rows:
+            return ValidationFigures(entities, None, None, None, 0)
+        exhaustive = dict(layout.search_params)
+        if "nprobe" in exhaustive or layout.index.index_type.startswith("IVF"):
+            exhaustive["nprobe"] = int(layout.index.params.get("nlist", 65536))
+        if "ef" in exhaustive or layout.index.index_type == "HNSW":
+            exhaustive["ef"] = max(512, k)
+        found_self = 0
+        recalls: list[float] = []
+        latencies: list[float] = []
+        limit = min(k, entities)
+        with self._client(f"search {name}") as client:
+            for row in rows:
+                started = time.perf_counter()
+                served = client.search(
+                    name,
+                    data=[row[VECTOR_FIELD]],
+                    limit=limit,
+                    search_params=layout.search_request(),
+                    anns_field=VECTOR_FIELD,
+                    timeout=CALL_TIMEOUT_S,
+                )[0]
+                latencies.append((time.perf_counter() - started) * 1000)
+                exact = client.search(
+                    name,
+                    data=[row[VECTOR_FIELD]],
+                    limit=limit,
+                    search_params={"metric_type": layout.space.metric, "params": exhaustive},
+                    anns_field=VECTOR_FIELD,
+                    timeout=CALL_TIMEOUT_S,
+                )[0]
+                if served and (served[0]["id"] == row[PRIMARY_KEY_FIELD] or _tied_with_self(served, row)):
+                    found_self += 1
+                wanted = {hit["id"] for hit in exact}
+                recalls.append(len(wanted & {hit["id"] for hit in served}) / len(wanted) if wanted else 1.0)
+        return ValidationFigures(
+            entities=entities,
+            retrievability=found_self / len(rows),
+            recall_at_k=float(np.mean(recalls)),
+            search_latency_p95_ms=float(np.percentile(latencies, 95)),
+            sampled=len(rows),
+        )
 
     def drop_all(self, alias: str) -> list[str]:
         """Drops the alias and every `<alias>__v<N>`; returns the collections dropped."""

@@ -1,0 +1,1 @@
+"""Decisions of the MigrationPlan controller: batches, Jobs, progress and the phase machine."""

@@ -1,0 +1,133 @@
+"""The batch/v1 Job of one batch: deterministic name, labels, owner reference, the worker's
+assignment, credentials only through `secretKeyRef`, the plan's pod overrides, and a security
+context that meets the "restricted" Pod Security Standard."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from vector_operator.api.migrationplan import PodTemplateOverrides
+from vector_operator.api.resource import API_VERSION
+
+MAX_NAME = 63
+PLAN_LABEL = "vectors.aios.dev/plan"
+BATCH_LABEL = "vectors.aios.dev/batch"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "vector-operator"
+ASSIGNMENT_ENV = "VO_ASSIGNMENT"
+SOURCE_URL_ENV = "VO_SOURCE_URL"
+MILVUS_TOKEN_ENV = "VO_MILVUS_TOKEN"  # noqa: S105 - the name of the variable, not a token
+
+
+def job_name(plan: str, index: int) -> str:
+    """`<plan>-<index>`; a plan name too long for that is cut and made unique with a hash, so the
+    name stays a valid label value (63 characters) and never collides."""
+    suffix = f"-{index}"
+    if len(plan) + len(suffix) <= MAX_NAME:
+        return plan + suffix
+    digest = hashlib.sha256(plan.encode()).hexdigest()[:8]
+    keep = MAX_NAME - len(suffix) - len(digest) - 1
+    return f"{plan[:keep].rstrip('-.')}-{digest}{suffix}"
+
+
+def plan_label_value(plan: str) -> str:
+    """A label value naming the plan (hashed when longer than 63 characters)."""
+    if len(plan) <= MAX_NAME:
+        return plan
+    return f"{plan[:54].rstrip('-._')}-{hashlib.sha256(plan.encode()).hexdigest()[:8]}"
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    env: str
+    secret: str
+    key: str
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    image: str
+    command: tuple[str, ...]
+    backoff_limit: int = 3
+    active_deadline_s: int = 6 * 3600
+    ttl_after_finished_s: int = 24 * 3600
+
+
+def batch_job(
+    *,
+    plan: str,
+    plan_uid: str,
+    index: int,
+    assignment: dict[str, Any],
+    secrets: list[SecretEnv],
+    settings: JobSettings,
+    overrides: PodTemplateOverrides | None,
+) -> dict[str, Any]:
+    labels = {MANAGED_BY_LABEL: MANAGED_BY, PLAN_LABEL: plan_label_value(plan), BATCH_LABEL: str(index)}
+    env: list[dict[str, Any]] = [
+        {"name": ASSIGNMENT_ENV, "value": json.dumps(assignment, separators=(",", ":"))},
+        {"name": "HF_HUB_OFFLINE", "value": "1"},
+        {"name": "TRANSFORMERS_OFFLINE", "value": "1"},
+    ]
+    env += [{"name": s.env, "valueFrom": {"secretKeyRef": {"name": s.secret, "key": s.key}}} for s in secrets]
+    container: dict[str, Any] = {
+        "name": "worker",
+        "image": (overrides.image if overrides and overrides.image else settings.image),
+        "command": list(settings.command),
+        "env": env,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65532,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+    }
+    if overrides is not None:
+        if overrides.resources is not None:
+            container["resources"] = overrides.resources.model_dump(by_alias=True, exclude_none=True)
+        if overrides.node_selector:
+            pod_spec["nodeSelector"] = dict(overrides.node_selector)
+        if overrides.tolerations:
+            pod_spec["tolerations"] = [
+                t.model_dump(by_alias=True, exclude_none=True) for t in overrides.tolerations
+            ]
+        if overrides.service_account_name:
+            pod_spec["serviceAccountName"] = overrides.service_account_name
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(plan, index),
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": "MigrationPlan",
+                    "name": plan,
+                    "uid": plan_uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "backoffLimit": settings.backoff_limit,
+            "activeDeadlineSeconds": settings.active_deadline_s,
+            "ttlSecondsAfterFinished": settings.ttl_after_finished_s,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
