@@ -1,15 +1,14 @@
-"""Fixtures for the embedding worker's integration tests: a real PostgreSQL on 127.0.0.1, Milvus
-collections on the session's Milvus Lite server, deterministic article texts, and a way to run
-`vector-operator worker` the way a Job pod does (assignment in the environment, result in the
-termination-message file).
+"""Fixtures for the embedding worker's integration tests (helpers are in worker_support.py).
 
-- ``postgres`` (session): a PostgreSQL server from Debian's packages (``apt-get install
+- ``postgres`` (session): a real PostgreSQL from Debian's packages (``apt-get install
   postgresql``; .ci/run installs it), initialised in a temp dir and started on a free port of
   127.0.0.1 with password authentication. PostgreSQL refuses to run as root, so under root it
   runs as the ``postgres`` system user the package creates.
-- ``milvus_client`` (session) and ``new_collection`` (function): physical collections as the
-  operator would create them, dropped after the test.
-- ``run_worker`` (function): runs the worker in-process through its command entry point.
+- ``milvus_client`` (session) and ``new_collection`` (function): physical collections on the
+  session's Milvus Lite server, created as the operator would, dropped after the test.
+- ``run_worker`` (function): runs `vector-operator worker` in this process as a Job pod would:
+  the assignment in $VO_ASSIGNMENT, secrets in the environment, the result read back from the
+  termination-message file.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import tracemalloc
 from pathlib import Path
 
 import pyarrow as pa
@@ -195,3 +196,29 @@ def test_csv_reads_the_range(tmp_path: Path) -> None:
 def test_no_matching_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SourceMisconfigured, match=r"no file matches .*missing-\*\.jsonl in the worker"):
         read_all(files_source(tmp_path / "missing-*.jsonl", FileFormat.JSONL, KeyRange()))
+
+
+def test_reading_a_large_range_holds_one_page_in_memory(tmp_path: Path) -> None:
+    path = tmp_path / "large.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE big (id INTEGER PRIMARY KEY, body TEXT)")
+        connection.executemany("INSERT INTO big VALUES (?, ?)", ((key, "x" * 200) for key in range(200_000)))
+    source = SqlTableSource(
+        f"sqlite:///{path}",
+        table="big",
+        primary_key="id",
+        text_columns=["body"],
+        fields={},
+        key_range=KeyRange(),
+    )
+    tracemalloc.start()
+    rows = 0
+    try:
+        for page in source.pages():
+            rows += len(page)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        source.close()
+    assert rows == 200_000  # about 50 MB of text in all
+    assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB"

@@ -48,7 +48,9 @@ FloatArray = npt.NDArray[np.float32]
 MIN_WINDOW = 2048
 MAX_WINDOW = 16384
 READ_QUEUE_WINDOWS = 2
-WRITE_QUEUE_BATCHES = 64
+WRITE_QUEUE_BATCHES = 16
+"""Encoded micro-batches waiting for the writer: with maxBatchSize 1024 and 384 dimensions at most
+25 MB, and the writer, far faster than the model, keeps it near empty."""
 MAX_UPSERT_ROWS = 1000
 MAX_UPSERT_BYTES = 16 << 20
 POLL_S = 0.1
