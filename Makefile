@@ -15,7 +15,7 @@ export PYTHONPATH := $(CURDIR)/devenv
 # Pytest options for `make test`, e.g. make test PYTEST_ARGS='-k node_agent -x'
 PYTEST_ARGS ?=
 
-.PHONY: help install binaries cluster-up cluster-down cluster-status demo test test-unit lint clean \
+.PHONY: help install binaries cluster-up cluster-down cluster-status demo demo-down test test-unit lint clean \
 	manifests manifests-check bench
 
 help: ## list the targets
@@ -37,19 +37,17 @@ binaries: ## build (once, then cached in ~/.cache/vector-operator) kubectl, helm
 cluster-up: install ## start the local control plane + node agent; writes .devenv/kubeconfig
 	$(PY) -m localcluster up
 
-cluster-down: ## stop exactly the processes cluster-up started and remove their state
+cluster-down: demo-down ## stop exactly the processes cluster-up started and remove their state
 	@if [ -x $(PY) ]; then $(PY) -m localcluster down; else echo "no .venv: nothing was started by cluster-up"; fi
 
 cluster-status: install ## show whether the local cluster runs, and where
 	$(PY) -m localcluster status
 
-demo: cluster-up ## bring the local cluster up and apply the demo namespace
-	kubectl --kubeconfig $(DEVENV_DIR)/kubeconfig apply -f examples/namespace.yaml
-	@echo
-	@echo "The local cluster is up. Try:"
-	@echo "  export KUBECONFIG=$(CURDIR)/$(DEVENV_DIR)/kubeconfig PATH=$(CURDIR)/$(DEVENV_DIR)/bin:\$$PATH"
-	@echo "  kubectl get nodes,namespaces"
-	@echo "  make cluster-down      # stop it and remove its state"
+demo: cluster-up ## the quickstart end to end: Milvus Lite + operator + a 200-row migration, then its status
+	$(PY) -m localcluster.demo up
+
+demo-down: ## stop the demo's operator and Milvus Lite (the cluster keeps running)
+	@if [ -x $(PY) ]; then $(PY) -m localcluster.demo down; fi
 
 manifests: install ## regenerate crds/ and the Helm chart's CRD copies from the pydantic models
 	$(PY) -m vector_operator.api.manifests crds charts/vector-operator/crds

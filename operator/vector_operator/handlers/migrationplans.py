@@ -68,10 +68,10 @@ Json = dict[str, Any]
 class StepError(Exception):
     """The step cannot go on now; reason and message go to the Progressing condition."""
 
-    def __init__(self, reason: str, message: str, retry: bool = True) -> None:
+    def __init__(self, reason: str, message: str, warning: bool = True) -> None:
         super().__init__(message)
         self.reason = reason
-        self.retry = retry
+        self.warning = warning  # False: an expected wait (a Normal Event), not a problem
 
 
 @dataclass
@@ -308,16 +308,17 @@ class PlanRun:
         )
         if ready.get("status") != "True":
             raise StepError(
-                "TargetNotReady",
+                "WaitingForTarget",
                 f"VectorCollection {self.spec.target_ref.name} is not Ready yet"
-                f" ({ready.get('reason', 'no status')})",
+                f" ({ready.get('reason', 'no status yet')})",
+                warning=False,
             )
         milvus = self.milvus(self.endpoint(collection_spec))
         alias = collection_spec.collection_name
         layout = layout_of(collection_spec)
         previous = self.status.get("previousPhysicalCollection") or milvus.alias_target(alias)
         if previous is None:
-            raise StepError("TargetNotReady", f"alias {alias} points at no collection yet")
+            raise StepError("WaitingForTarget", f"alias {alias} points at no collection yet", warning=False)
         if self.spec.mode == MigrationMode.BLUE_GREEN:
             new = self.status.get("newPhysicalCollection") or next_physical_name(alias, milvus.names())
             if new not in milvus.names():
@@ -749,7 +750,7 @@ def step_plan(context: OperatorContext, body: kopf.Body, logger: logging.Logger 
                 (c for c in run.status.get("conditions") or [] if c.get("type") == "Progressing"), {}
             )
             if previous.get("reason") != error.reason:
-                run.event(error.reason, str(error), warning=True)
+                run.event(error.reason, str(error), warning=error.warning)
             result = "config_error"
         except MilvusUnavailable as error:
             run.progressing("MilvusUnavailable", str(error), holds=False)
