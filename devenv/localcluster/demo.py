@@ -87,24 +87,12 @@ def up(state_dir: Path) -> int:
     kubectl("apply", "-f", str(REPO_ROOT / "examples" / "namespace.yaml"))
 
     env = {**os.environ, "KUBECONFIG": str(running.kubeconfig), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "vector_operator.cli", "run", "--namespace", NAMESPACE]
+    command += ["--milvus-uri", milvus.uri, "--metrics-port", str(free_port()), "--plan-interval", "2"]
+    command += ["--worker-command", f"{sys.executable} -m vector_operator.cli worker"]
     with (logs / "operator.log").open("ab") as log:
         operator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vector_operator.cli",
-                "run",
-                "--namespace",
-                NAMESPACE,
-                "--milvus-uri",
-                milvus.uri,
-                "--metrics-port",
-                str(free_port()),
-                "--plan-interval",
-                "2",
-                "--worker-command",
-                f"{sys.executable} -m vector_operator.cli worker",
-            ],  # fmt: skip
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
