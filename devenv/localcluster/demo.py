@@ -108,9 +108,7 @@ def up(state_dir: Path) -> int:
         "sqlite:////tmp/vector-operator-quickstart/articles.db", f"sqlite:///{source}"
     )
     kubectl("apply", "--namespace", NAMESPACE, "-f", "-", input=manifest)
-    print(
-        f"applied the quickstart in namespace {NAMESPACE}; waiting for the migration (the first Jobs load the model)"
-    )
+    print(f"applied the quickstart in namespace {NAMESPACE}; waiting for the migration")
     phase = _wait_for_plan(running, operator)
     print()
     print(kubectl("get", "vectors", "--namespace", NAMESPACE).stdout)
