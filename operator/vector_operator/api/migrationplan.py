@@ -27,9 +27,11 @@ from vector_operator.api.model import (
     validations,
 )
 from vector_operator.api.resource import AGE, API_VERSION, PrinterColumn, ResourceKind
+from vector_operator.api.rollbackpolicy import ActionStep, RollbackAction
 
 MAX_ENCODE_BATCH_SIZE = 4096
 MAX_RECENT_FAILURES = 20
+MAX_RECENT_BATCHES = 32
 # Compact batch ranges ("0-99,120-130"); the operator merges adjacent ranges to stay far below.
 MAX_COMPLETED_RANGES_LENGTH = 65536
 SQL_IDENTIFIER_RE = "^[A-Za-z_][A-Za-z0-9_$]*$"
@@ -400,6 +402,9 @@ class MigrationPlanSpec(ApiModel):
     approved: bool = False
     """With approval: Manual, set to true (kubectl vector approve) to start the plan after
     Planning has shown its batches."""
+    rollback: bool = False
+    """Set to true to undo a Succeeded plan within previousCollectionRetention: the alias goes back
+    to the collection it served before the cutover, and the plan ends RolledBack."""
     cutover_approved: bool = False
     """With cutover: Manual, set to true to swing the alias once validation has passed."""
     previous_collection_retention: str = Field(
@@ -503,6 +508,44 @@ class MigrationQuality(ApiModel):
     """Validation: 95th percentile latency of searches on the new collection, in milliseconds."""
 
 
+class BatchMetrics(ApiModel):
+    """One finished batch's quality, as the RollbackPolicy triggers read it."""
+
+    batch: int = Field(ge=0)
+    """Batch number."""
+    coherence: float | None = Field(default=None, ge=0, le=1)
+    """Mean coherence of the batch's sampled records."""
+    failure_rate: float | None = Field(default=None, ge=0, le=1)
+    """Share of the batch's records that were skipped."""
+    processing_time_ms: float | None = Field(default=None, ge=0)
+    """95th percentile micro-batch encode time of the batch, in milliseconds."""
+
+
+class PlanRollback(ApiModel):
+    """A rollback of this plan: by a RollbackPolicy, or asked for by a human (spec.rollback)."""
+
+    policy: str = Field(max_length=253)
+    """The RollbackPolicy that fired, or "manual"."""
+    trigger: str = Field(max_length=256)
+    """What fired, e.g. "coherence below 0.85 for 2 batches"."""
+    metric: str | None = Field(default=None, max_length=64)
+    """The trigger's metric."""
+    threshold: float | None = None
+    """The trigger's threshold."""
+    observed_value: float | None = None
+    """The value that crossed it."""
+    phase: str = Field(max_length=32)
+    """The plan's phase when it fired (PostCutover: after the alias swing)."""
+    actions: list[RollbackAction] = Field(max_length=4, json_schema_extra=list_type("atomic"))
+    """The actions to run, in order."""
+    steps: list[ActionStep] = Field(default_factory=list, max_length=8, json_schema_extra=list_type("atomic"))
+    """The actions done so far, with their results."""
+    executed_at: datetime
+    """When it fired."""
+    completed: bool = False
+    """All actions ran (an operator restarted before that finishes the rest, and only the rest)."""
+
+
 class BatchFailure(ApiModel):
     """One failed batch attempt."""
 
@@ -550,6 +593,14 @@ class MigrationPlanStatus(ApiModel):
     """When Generating began."""
     completed_at: datetime | None = None
     """When the plan reached Succeeded, Failed or RolledBack."""
+    recent_batches: list[BatchMetrics] | None = Field(
+        default=None, max_length=MAX_RECENT_BATCHES, json_schema_extra=list_type("atomic")
+    )
+    """Quality of the latest finished batches, in the order they finished (at most 32)."""
+    trigger_since: dict[str, datetime] | None = Field(default=None, max_length=64)
+    """For duration triggers: since when each crossed its threshold ("<policy>/<trigger index>")."""
+    rollback: PlanRollback | None = None
+    """The rollback of this plan, once one fired."""
     kopf: PreservedObject | None = None
     """Kopf's bookkeeping; not for users."""
 
