@@ -16,7 +16,7 @@ export PYTHONPATH := $(CURDIR)/devenv
 PYTEST_ARGS ?=
 
 .PHONY: help install binaries cluster-up cluster-down cluster-status demo demo-down test test-unit lint clean \
-	manifests manifests-check bench
+	manifests manifests-check bench test-compat
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS=":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	      "sentence-transformers are large downloads, a few minutes; pip's cache makes later runs fast)"
 	$(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,compat]'
 	touch $@
 
 install: $(VENV)/.installed ## a .venv with the package, its dependencies and the dev tools
@@ -68,8 +68,11 @@ lint: install manifests-check ## ruff, mypy (strict) and manifests-check
 test-unit: install ## unit tests only (no cluster, no Milvus)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-test: install binaries lint ## the whole suite, what CI runs: lint, unit, integration, e2e
+test: install binaries lint ## the whole suite, what CI runs: lint, unit, integration, e2e, compat
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-compat: install binaries ## the operator against a real Milvus standalone 2.3 (about 30 s)
+	$(PY) -m pytest tests/compat $(PYTEST_ARGS)
 
 bench: install ## worker throughput vs bare encode and a naive loop (5,000 texts, SQLite -> Milvus Lite)
 	$(PY) bench/worker_throughput.py $(BENCH_ARGS)
