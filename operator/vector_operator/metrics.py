@@ -48,6 +48,21 @@ class OperatorMetrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.rollbacks = Counter(
+            "rollbacks",
+            "Rollbacks run, by namespace, policy (or manual) and the metric that fired.",
+            ["namespace", "policy", "metric"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.plan_quality = Gauge(
+            "plan_quality",
+            "A MigrationPlan's latest quality figures: coherence (mean), failure_rate,"
+            " processing_time_ms (micro-batch p95) and batches_done.",
+            ["namespace", "plan", "metric"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
         self._phases: dict[str, str] = {}
         self._lock = threading.Lock()
 

@@ -17,7 +17,7 @@ from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
 from vector_operator.api.resource import GROUP
-from vector_operator.handlers import migrationplans, vectorcollections
+from vector_operator.handlers import migrationplans, rollbackpolicies, vectorcollections
 from vector_operator.handlers.context import DEFAULT_WORKER_IMAGE, OperatorContext, OperatorSettings
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -77,6 +77,7 @@ def build_registry(context: OperatorContext) -> kopf.OperatorRegistry:
 
     vectorcollections.register(registry, context)
     migrationplans.register(registry, context)
+    rollbackpolicies.register(registry, context)
     return registry
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -25,6 +24,7 @@ from pydantic import ValidationError
 
 from vector_operator.api.migrationplan import MigrationMode, MigrationPlanSpec
 from vector_operator.api.resource import GROUP, VERSION
+from vector_operator.api.rollbackpolicy import RollbackAction, RollbackPolicySpec
 from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.collection.milvus_layout import CollectionLayout, layout_of
 from vector_operator.collection.physical_names import next_physical_name
@@ -54,6 +54,7 @@ from vector_operator.migration.source_scan import SourceUnavailable, scan_sql_so
 from vector_operator.milvus.collections import MilvusCollections
 from vector_operator.milvus.connection import MilvusEndpoint, MilvusUnavailable
 from vector_operator.milvus.endpoints import MilvusNotConfigured, endpoint_for
+from vector_operator.rollback.triggers import Firing, Observation, evaluate, parse_duration, selects
 from vector_operator.status_conditions import ConditionUpdate, merged_conditions, timestamp
 from vector_operator.worker.result import WorkerResult
 
@@ -93,19 +94,6 @@ def _parse_time(text: str | None) -> datetime.datetime | None:
     if not text:
         return None
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def parse_duration(text: str) -> datetime.timedelta:
-    """Go-style durations of whole units: 30s, 5m, 1h30m, 250ms."""
-    total = datetime.timedelta()
-    for amount, unit in re.findall(r"([0-9]+)(ms|s|m|h)", text):
-        total += {
-            "ms": datetime.timedelta(milliseconds=int(amount)),
-            "s": datetime.timedelta(seconds=int(amount)),
-            "m": datetime.timedelta(minutes=int(amount)),
-            "h": datetime.timedelta(hours=int(amount)),
-        }[unit]
-    return total
 
 
 class PlanRun:
@@ -234,8 +222,21 @@ class PlanRun:
 
     def run(self) -> None:
         phase = self.status.get("phase") or "Pending"
+        record = self.status.get("rollback")
+        if record is not None and not record.get("completed"):
+            self.execute_rollback(dict(record))  # an earlier operator stopped in the middle
+            return
         if phase in TERMINAL:
             if phase == "Succeeded":
+                if self.spec.rollback and record is None:
+                    self.start_rollback(
+                        Firing("manual", "spec.rollback: true", "manual", 0.0, 0.0),
+                        [RollbackAction.REVERT_ALIAS],
+                        "PostCutover",
+                    )
+                    return
+                if self.in_post_cutover_window():
+                    self.guard("PostCutover")
                 self.retire_previous()
             return
         if phase == "Pending":
@@ -251,6 +252,262 @@ class PlanRun:
             "CuttingOver": self.cutting_over,
         }[phase]
         handler()
+        if phase in ("Generating", "Paused", "Validating", "CuttingOver"):
+            self.guard("Generating" if phase == "Paused" else phase)
+        self.publish_quality()
+
+    # -- rollback policies ----------------------------------------------------------------------
+
+    def policies(self) -> list[tuple[str, RollbackPolicySpec]]:
+        """The RollbackPolicies of this namespace that guard this plan."""
+        listed = cast(
+            Json,
+            self.context.custom.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "rollbackpolicies"
+            ),
+        )
+        labels = dict(self.body["metadata"].get("labels") or {})
+        chosen = []
+        for item in listed.get("items", []):
+            try:
+                spec = RollbackPolicySpec.model_validate(item["spec"])
+            except ValidationError:
+                continue
+            if selects(spec.selector, spec.plan_names, self.name, labels):
+                chosen.append((str(item["metadata"]["name"]), spec))
+        return sorted(chosen, key=lambda pair: pair[0])
+
+    def in_post_cutover_window(self) -> bool:
+        completed = _parse_time(self.status.get("completedAt"))
+        if completed is None or self.spec.mode != MigrationMode.BLUE_GREEN:
+            return False
+        windows = [parse_duration(spec.post_cutover_window) for _, spec in self.policies()]
+        return bool(windows) and _now() < completed + max(windows)
+
+    def figures(self, phase: str) -> dict[str, float]:
+        """Collection-level values the triggers read in `phase`."""
+        if phase == "PostCutover":
+            collection, _ = self.target()
+            probe = (collection.get("status") or {}).get("quality") or {}
+            return {
+                k: float(v)
+                for k, v in probe.items()
+                if k in ("searchLatencyP95Ms", "recallAtK") and v is not None
+            }
+        quality = {**(self.status.get("quality") or {}), **(self.step.status.get("quality") or {})}
+        values: dict[str, float] = {}
+        if (quality.get("coherence") or {}).get("mean") is not None:
+            values["coherence"] = float(quality["coherence"]["mean"])
+        for source, metric in (
+            ("failureRate", "failureRate"),
+            ("processingTimeMsP95", "processingTimeMs"),
+            ("recallAtK", "recallAtK"),
+            ("searchLatencyP95Ms", "searchLatencyP95Ms"),
+        ):
+            if quality.get(source) is not None:
+                values[metric] = float(quality[source])
+        return values
+
+    def guard(self, phase: str) -> None:
+        """Evaluates the guarding policies; the first trigger that fires starts a rollback."""
+        policies = self.policies()
+        if not policies:
+            return
+        now = _now()
+        observation = Observation(
+            phase=phase,
+            recent_batches=self.current("recentBatches") or [],
+            figures=self.figures(phase),
+            now=now,
+        )
+        since = {k: _parse_time(v) or now for k, v in (self.current("triggerSince") or {}).items()}
+        for name, spec in policies:
+            firing, since = evaluate(name, spec, observation, since)
+            if firing is not None:
+                self.start_rollback(firing, list(spec.actions), phase)
+                break
+        self.step.status["triggerSince"] = {k: timestamp(v) for k, v in since.items()} or None
+
+    def start_rollback(self, firing: Firing, actions: list[RollbackAction], phase: str) -> None:
+        record: Json = {
+            "policy": firing.policy,
+            "trigger": firing.trigger,
+            "phase": phase,
+            "actions": [a.value for a in actions],
+            "steps": [],
+            "executedAt": timestamp(_now()),
+            "completed": False,
+        }
+        if firing.policy != "manual":
+            record.update(
+                metric=firing.metric, threshold=firing.threshold, observedValue=round(firing.observed, 6)
+            )
+            message = (
+                f"RollbackPolicy {firing.policy}: {firing.trigger} (observed {firing.observed:.4g})"
+                f" in {phase}; running {', '.join(record['actions'])}"
+            )
+        else:
+            message = "rollback requested (spec.rollback: true): pointing the alias back"
+        self.event("RollbackStarted", message, warning=True)
+        self.context.metrics.rollbacks.labels(self.namespace, firing.policy, firing.metric).inc()
+        self.execute_rollback(record)
+
+    def execute_rollback(self, record: Json) -> None:
+        """Runs the actions not yet done, recording each result as it goes (a restart finishes the
+        rest, never repeats what is done)."""
+        steps: list[Json] = list(record.get("steps") or [])
+        self.step.status["rollback"] = {**record, "steps": steps}
+        for action in record["actions"][len(steps) :]:
+            result, message = self.run_action(RollbackAction(action))
+            steps.append({"action": action, "result": result, "message": message[:1024]})
+            self.step.status["rollback"] = {**record, "steps": steps}
+        record = {**record, "steps": steps, "completed": True}
+        self.step.status["rollback"] = record
+        summary_text = "; ".join(f"{s['action']}: {s['result']} ({s['message']})" for s in steps)
+        rolled_back = (
+            any(s["action"] != "Pause" and s["result"] == "Succeeded" for s in steps)
+            or "Abort" in record["actions"]
+        )
+        if rolled_back:
+            self.step.set_phase("RolledBack")
+            self.step.status["completedAt"] = timestamp(_now())
+            why = (
+                record["trigger"]
+                if record["policy"] == "manual"
+                else f"RollbackPolicy {record['policy']} fired on {record['trigger']}"
+            )
+            observed = (
+                f" (observed {record['observedValue']:.4g})"
+                if record.get("observedValue") is not None
+                else ""
+            )
+            message = f"{why}{observed} in {record['phase']}: {summary_text}"
+            self.condition(
+                "RolledBack",
+                True,
+                "PolicyFired" if record["policy"] != "manual" else "RollbackRequested",
+                message,
+            )
+            self.progressing("RolledBack", message, holds=False)
+            self.event("RolledBack", message, warning=True)
+        else:
+            self.event(
+                "RollbackPaused", f"paused by RollbackPolicy {record['policy']}: {summary_text}", warning=True
+            )
+        if record["policy"] != "manual":
+            self.record_execution(record)
+
+    def run_action(self, action: RollbackAction) -> tuple[str, str]:
+        previous = self.current("previousPhysicalCollection")
+        new = self.current("newPhysicalCollection")
+        if action == RollbackAction.PAUSE:
+            self.context.custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                self.name,
+                {"spec": {"paused": True}},
+                _content_type=MERGE_PATCH,
+            )
+            return "Succeeded", "spec.paused set: no new Jobs"
+        if action == RollbackAction.ABORT:
+            jobs, _ = self.jobs_and_pods()
+            running = [j["metadata"]["name"] for j in jobs if job_outcome(j) is None]
+            self.cleanup_jobs(running)
+            return "Succeeded", f"stopped {len(running)} running Job(s); the plan launches no more"
+        _, collection_spec = self.target()
+        milvus = self.milvus(self.endpoint(collection_spec))
+        alias = collection_spec.collection_name
+        if action == RollbackAction.REVERT_ALIAS:
+            if not previous or previous == new:
+                return "Skipped", "no previous collection to return to (InPlace, or the first fill)"
+            if milvus.alias_target(alias) != new:
+                return "Skipped", f"alias {alias} does not serve {new}: nothing to revert"
+            if previous not in milvus.names():
+                return "Failed", f"{previous} is gone (retention passed?): the alias stays on {new}"
+            from vector_operator.collection.reconciliation import PointAlias
+
+            milvus.apply(PointAlias(previous, exists=True), alias, layout_of(collection_spec))
+            self.context.custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                self.namespace,
+                "vectorcollections",
+                self.spec.target_ref.name,
+                {"status": {"physicalCollection": previous, "previousPhysicalCollection": new}},
+                _content_type=MERGE_PATCH,
+            )
+            return "Succeeded", f"alias {alias} serves {previous} again"
+        if action == RollbackAction.DROP_PARTIAL_COLLECTION:
+            if not new or new == previous:
+                return "Skipped", "this plan fills no collection of its own"
+            if milvus.alias_target(alias) == new:
+                return "Failed", f"{new} still serves {alias}: not dropped (put RevertAlias before it)"
+            dropped = milvus.drop(new)
+            return ("Succeeded", f"dropped {new}") if dropped else ("Skipped", f"{new} was already gone")
+        return "Skipped", f"unknown action {action}"
+
+    def record_execution(self, record: Json) -> None:
+        """Appends the execution to the policy's status, once."""
+        name = record["policy"]
+        try:
+            policy = cast(
+                Json,
+                self.context.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, "rollbackpolicies", name
+                ),
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return
+            raise
+        status = policy.get("status") or {}
+        executions = list(status.get("executions") or [])
+        if any(
+            e.get("plan") == self.name and e.get("executedAt") == record["executedAt"] for e in executions
+        ):
+            return
+        executions.append(
+            {
+                "plan": self.name,
+                "phase": record["phase"],
+                "trigger": record["trigger"],
+                "metric": record["metric"],
+                "threshold": record["threshold"],
+                "observedValue": record["observedValue"],
+                "steps": record["steps"],
+                "executedAt": record["executedAt"],
+            }
+        )
+        self.context.custom.patch_namespaced_custom_object_status(
+            GROUP,
+            VERSION,
+            self.namespace,
+            "rollbackpolicies",
+            name,
+            {
+                "status": {
+                    "executions": executions[-20:],
+                    "triggerCount": int(status.get("triggerCount") or 0) + 1,
+                    "lastExecutedAt": record["executedAt"],
+                }
+            },
+            _content_type=MERGE_PATCH,
+        )
+
+    def publish_quality(self) -> None:
+        quality = {**(self.status.get("quality") or {}), **(self.step.status.get("quality") or {})}
+        gauge = self.context.metrics.plan_quality
+        mean = (quality.get("coherence") or {}).get("mean")
+        if mean is not None:
+            gauge.labels(self.namespace, self.name, "coherence").set(float(mean))
+        if quality.get("failureRate") is not None:
+            gauge.labels(self.namespace, self.name, "failure_rate").set(float(quality["failureRate"]))
+        if quality.get("processingTimeMsP95") is not None:
+            gauge.labels(self.namespace, self.name, "processing_time_ms").set(
+                float(quality["processingTimeMsP95"])
+            )
 
     def planning(self) -> None:
         plan = self.stored_batch_plan()

@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from vector_operator.api.resource import GROUP, VERSION
 from vector_operator.api.vectorcollection import DeletionPolicy, VectorCollectionSpec
 from vector_operator.collection.milvus_layout import layout_of
-from vector_operator.collection.reconciliation import assess, plan_reconciliation
+from vector_operator.collection.reconciliation import assess, plan_reconciliation, serving_layout
 from vector_operator.handlers.context import OperatorContext
 from vector_operator.kubernetes_secrets import SecretReader, SecretUnavailable
 from vector_operator.milvus.collections import MilvusCollections
@@ -125,8 +125,8 @@ def _reconcile(
         entities = milvus.count(plan.physical) if physical is not None and physical.loaded else None
         latency = None
         serving = any(u.type == "Ready" and u.status == "True" for u in assessment.conditions)
-        if probe and serving:
-            latency = milvus.probe_search_latency(alias, layout)
+        if probe and serving and physical is not None:
+            latency = milvus.probe_search_latency(alias, serving_layout(layout, physical))
     except MilvusUnavailable as error:
         not_ready("MilvusUnavailable", str(error))
         logger.warning(str(error))

@@ -11,6 +11,7 @@ from vector_operator.migration import compact_ranges
 from vector_operator.worker.result import WorkerResult
 
 MAX_RECENT_FAILURES = 20
+MAX_RECENT_BATCHES = 32
 Json = dict[str, Any]
 
 
@@ -69,7 +70,21 @@ def fold_success(status: Mapping[str, Any], index: int, result: WorkerResult) ->
     throughput: Json = {}
     if result.batch_sizes.last:
         throughput["encodeBatchSize"] = result.batch_sizes.last
-    return {"progress": progress, "quality": quality, "completedRanges": completed, "throughput": throughput}
+    metrics: Json = {
+        "batch": index,
+        "failureRate": round(sum(records.skipped.values()) / records.read, 6) if records.read else 0.0,
+        "processingTimeMs": round(result.timings.batch_p95_ms, 3),
+    }
+    if result.quality is not None and result.quality.coherence is not None:
+        metrics["coherence"] = round(result.quality.coherence.mean, 6)
+    recent = [*(status.get("recentBatches") or []), metrics][-MAX_RECENT_BATCHES:]
+    return {
+        "progress": progress,
+        "quality": quality,
+        "completedRanges": completed,
+        "throughput": throughput,
+        "recentBatches": recent,
+    }
 
 
 def failure_entry(index: int, reason: str, message: str, now: datetime.datetime) -> Json:

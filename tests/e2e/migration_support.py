@@ -1,0 +1,133 @@
+"""Shared pieces of the end-to-end tests: the quickstart's manifests pointed at a test's own
+source, waiting on a plan's phase, reading Milvus, and a query loop on the alias."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pymilvus import MilvusClient
+from tests.conftest import REPO_ROOT, OperatorProcess, start_operator
+
+from localcluster.cluster import Kubectl, RunningCluster
+
+T = TypeVar("T")
+QUICKSTART = REPO_ROOT / "examples" / "quickstart"
+WORKER = f"{sys.executable} -m vector_operator.cli worker"
+ROWS = 200
+
+
+def eventually(what: str, check: Callable[[], T | None], timeout: float = 300) -> T:
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout}s waiting until {what} (last: {last!r})")
+
+
+def quickstart(source: Path, alias: str, **plan_spec: Any) -> list[dict[str, Any]]:
+    """The quickstart's Secret, VectorCollection and MigrationPlan, pointed at `source`."""
+    documents = [d for d in yaml.safe_load_all((QUICKSTART / "quickstart.yaml").read_text()) if d]
+    chosen = []
+    for document in documents:
+        if document["kind"] == "Secret":
+            document["stringData"]["url"] = f"sqlite:///{source}"
+        elif document["kind"] == "VectorCollection":
+            document["spec"]["collectionName"] = alias
+        elif document["kind"] == "MigrationPlan":
+            document["spec"].update(plan_spec)
+        else:
+            continue
+        chosen.append(document)
+    return chosen
+
+
+def apply(kubectl: Kubectl, documents: list[dict[str, Any]]) -> None:
+    kubectl("apply", "-f", "-", input="\n---\n".join(json.dumps(d) for d in documents))
+
+
+def plan_status(kubectl: Kubectl, name: str = "articles-backfill") -> dict[str, Any]:
+    got: dict[str, Any] = json.loads(kubectl("get", "migrationplan", name, "-o", "json").stdout)
+    return got.get("status") or {}
+
+
+def phase_is(kubectl: Kubectl, *phases: str) -> Callable[[], dict[str, Any] | None]:
+    def check() -> dict[str, Any] | None:
+        status = plan_status(kubectl)
+        if status.get("phase") in ("Failed", "RolledBack") and status.get("phase") not in phases:
+            raise AssertionError(f"the plan ended {status.get('phase')}: {json.dumps(status)[:3000]}")
+        return status if status.get("phase") in phases else None
+
+    return check
+
+
+def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
+
+
+def event_reasons(kubectl: Kubectl, name: str) -> list[str]:
+    listed = json.loads(
+        kubectl("get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json").stdout
+    )
+    return [e["reason"] for e in listed["items"]]
+
+
+def ids_in(milvus: MilvusClient, collection: str) -> list[int]:
+    ids: list[int] = []
+    iterator = milvus.query_iterator(collection, batch_size=1000, filter="", output_fields=["id"])
+    while batch := iterator.next():
+        ids += [row["id"] for row in batch]
+    iterator.close()
+    return ids
+
+
+def count(milvus: MilvusClient, collection: str) -> int:
+    return int(milvus.query(collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
+
+
+class QueryLoop:
+    """Searches the alias in a loop, as an application would, and counts failed queries."""
+
+    def __init__(self, uri: str, alias: str) -> None:
+        self.client = MilvusClient(uri=uri)
+        self.alias = alias
+        self.queries = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        vector = [1.0 / 384**0.5] * 384
+        while not self._stop.is_set():
+            try:
+                self.client.search(self.alias, data=[vector], limit=3, search_params={"params": {"ef": 64}})
+                self.queries += 1
+            except Exception as error:
+                self.failures.append(repr(error)[:300])
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> QueryLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.client.close()
+
+
+def run_operator(cluster: RunningCluster, namespace: str, uri: str, log: Path) -> OperatorProcess:
+    return start_operator(cluster, namespace, uri, log, "--plan-interval", "1", "--worker-command", WORKER)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{time.time_ns() % 10**9}"
