@@ -247,3 +247,20 @@ def test_deleting_a_plan_mid_run_stops_its_jobs_and_drops_the_partial_collection
     )
     assert partial not in milvus.list_collections()
     assert milvus.describe_alias(alias)["collection_name"] == f"{alias}__v1"
+
+
+def test_pods_that_cannot_be_scheduled_surface_with_the_schedulers_message(
+    kubectl: Kubectl, migration_operator: OperatorProcess, source_db: Path
+) -> None:
+    alias = unique("gpu")
+    pod_template = {"resources": {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}}}
+    batching = {"recordsPerJob": 100, "maxConcurrentJobs": 1, "podTemplate": pod_template}
+    apply(kubectl, quickstart(source_db, alias, batching=batching))
+    progressing = eventually(
+        "Progressing says the pods cannot be scheduled",
+        lambda: (c := condition(plan_status(kubectl), "Progressing")).get("reason") == "Unschedulable" and c,
+        timeout=180,
+    )
+    assert progressing["status"] == "False"
+    assert "cannot be scheduled" in progressing["message"]
+    assert "Insufficient nvidia.com/gpu" in progressing["message"]  # the scheduler's own words
