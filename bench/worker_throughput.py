@@ -22,6 +22,7 @@ import cProfile
 import os
 import pstats
 import random
+import signal
 import sqlite3
 import statistics
 import sys
@@ -166,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="profile the worker run (cProfile, top functions)"
     )
     args = parser.parse_args(argv)
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so that the Milvus Lite server stops too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     import torch
 
