@@ -28,6 +28,7 @@ from vector_operator.collection.reconciliation import (
     assess,
     choose_physical,
     plan_reconciliation,
+    serving_layout,
 )
 
 ALIAS = "nodes"
@@ -436,3 +437,27 @@ def test_a_required_migration_is_not_up_to_date_and_keeps_serving() -> None:
     assert got["Ready"] == ("True", "Serving")
     assert got["Degraded"] == ("False", "Healthy")
     assert assessment.phase == "Ready"
+
+
+# -- how the serving collection is searched -----------------------------------------------------------
+
+
+def test_the_serving_collection_is_probed_in_its_own_dimension_and_metric_while_a_migration_waits() -> None:
+    """Canary queries in the spec's new dimension would fail on the collection that still serves
+    (and mark it unavailable) until a MigrationPlan rebuilds it."""
+    serving = physical("nodes__v1")  # 16 dimensions, L2
+    wanted = layout(dimension=32, metricType="IP", searchParams={"nprobe": 8})
+    probe = serving_layout(wanted, serving)
+    assert (probe.space.dimension, probe.space.metric) == (16, "L2")
+    assert probe.search_request() == {"metric_type": "L2", "params": {"nprobe": 8}}
+
+
+def test_the_serving_collection_is_probed_as_declared_when_it_matches() -> None:
+    assert serving_layout(LAYOUT, physical("nodes__v1")) == LAYOUT
+
+
+def test_a_foreign_collection_is_probed_with_what_milvus_reports() -> None:
+    no_index = physical("nodes__v1", index_state=None, space=VectorSpace(16, "COSINE", MODEL, "INT64"))
+    assert serving_layout(LAYOUT, no_index).space.metric == "COSINE"
+    unknown = physical("nodes__v1", index_state=None, space=None)
+    assert serving_layout(layout(metricType="IP"), unknown).space.metric == "IP"

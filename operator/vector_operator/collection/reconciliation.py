@@ -11,6 +11,7 @@ that a MigrationPlan is needed.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from vector_operator.collection.milvus_layout import CollectionLayout, VectorSpace
@@ -158,6 +159,22 @@ def plan_reconciliation(
             )
         plan.notices.append(Notice(reason, message, warning=reason == "AliasRepaired"))
     return plan
+
+
+def serving_layout(layout: CollectionLayout, existing: ObservedPhysical) -> CollectionLayout:
+    """The layout to search the serving collection with: the spec's search parameters, but the
+    dimension and metric the collection was built with. They differ from the spec's while a
+    migration is required, and a query in the spec's would fail on the collection that serves."""
+    if existing.index is not None and existing.index.metric:
+        metric = existing.index.metric
+    elif existing.space is not None:
+        metric = existing.space.metric
+    else:
+        metric = layout.space.metric
+    space = dataclasses.replace(
+        layout.space, dimension=existing.dimension or layout.space.dimension, metric=metric
+    )
+    return dataclasses.replace(layout, space=space)
 
 
 def index_differs(layout: CollectionLayout, existing: ObservedPhysical) -> bool:
