@@ -188,7 +188,10 @@ class MilvusCollections:
                 with self._client(f"load {name}") as client:
                     client.load_collection(name, timeout=CALL_TIMEOUT_S)
             case PointAlias(name, exists):
-                with self._client(f"point alias {alias} at {name}") as client:
+                with (
+                    self.clients.alias_lock(self.endpoint),
+                    self._client(f"point alias {alias} at {name}") as client,
+                ):
                     if exists:
                         client.alter_alias(name, alias, timeout=CALL_TIMEOUT_S)
                     else:
@@ -326,7 +329,8 @@ class MilvusCollections:
         with self._client(f"drop {alias}") as client:
             names = client.list_collections(timeout=CALL_TIMEOUT_S)
             if alias in client.list_aliases(timeout=CALL_TIMEOUT_S).get("aliases", []):
-                client.drop_alias(alias, timeout=CALL_TIMEOUT_S)
+                with self.clients.alias_lock(self.endpoint):
+                    client.drop_alias(alias, timeout=CALL_TIMEOUT_S)
             dropped = physical_collections(alias, names)
             for name in dropped:
                 client.drop_collection(name, timeout=CALL_TIMEOUT_S)

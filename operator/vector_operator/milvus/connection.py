@@ -56,6 +56,7 @@ class MilvusClients:
     def __init__(self) -> None:
         self._clients: dict[str, MilvusClient] = {}
         self._lock = threading.Lock()
+        self._alias_locks: dict[str, threading.Lock] = {}
         self._ca_dir = Path(tempfile.mkdtemp(prefix="vector-operator-ca-"))
 
     def get(self, endpoint: MilvusEndpoint) -> MilvusClient:
@@ -94,13 +95,25 @@ class MilvusClients:
             self._clients[key] = client
         return client
 
-    def forget(self, endpoint: MilvusEndpoint) -> None:
-        """Drop the cached client (after a failure), so the next call reconnects."""
+    def alias_lock(self, endpoint: MilvusEndpoint) -> threading.Lock:
+        """Held while changing an alias on the endpoint's server: one alias change at a time.
+
+        Milvus Lite (3.2) rewrites its alias table through a single temporary file, so two
+        concurrent alias changes on one server fail with ENOENT on the rename. Alias changes are
+        rare and quick; serialising them costs Milvus standalone nothing that matters."""
         with self._lock:
-            client = self._clients.pop(endpoint.cache_key(), None)
-        if client is not None:
-            with contextlib.suppress(Exception):  # closing a broken connection may fail; nothing to do
-                client.close()
+            return self._alias_locks.setdefault(endpoint.uri, threading.Lock())
+
+    def forget(self, endpoint: MilvusEndpoint) -> None:
+        """Drop the cached client (after a failure), so the next call gets a fresh one.
+
+        The dropped client is not closed: other handler threads may be in the middle of a call
+        on it, and closing a MilvusClient fails their calls ("should create connection first"),
+        which then forget and close again: one failure cascades through every concurrent
+        reconcile. pymilvus shares one gRPC channel per address and token among its clients and
+        recovers it itself on UNAVAILABLE; an unreferenced client only leaves that channel."""
+        with self._lock:
+            self._clients.pop(endpoint.cache_key(), None)
 
     def close(self) -> None:
         with self._lock:
