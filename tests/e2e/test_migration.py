@@ -44,6 +44,8 @@ def test_the_quickstart_migrates_every_row_with_zero_failed_queries(
     milvus_server: MilvusLiteServer,
     source_db: Path,
 ) -> None:
+    # The Job pods must pass the "restricted" Pod Security Standard, or no pod is ever created.
+    kubectl("label", "namespace", kubectl.namespace or "", "pod-security.kubernetes.io/enforce=restricted")
     alias = unique("articles")
     documents = quickstart(source_db, alias)
     apply(kubectl, [d for d in documents if d["kind"] != "MigrationPlan"])

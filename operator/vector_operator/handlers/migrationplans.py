@@ -652,12 +652,16 @@ class PlanRun:
         )
         self.step.status["progress"] = progress
         started = _parse_time(self.current("startedAt"))
+        remaining = ""
         if started is not None:
             elapsed = max((_now() - started).total_seconds(), 1e-3)
+            rate = records_done / elapsed
             self.step.status["throughput"] = {
                 **(status_now.get("throughput") or {}),
-                "recordsPerSecond": round(records_done / elapsed, 3),
+                "recordsPerSecond": round(rate, 3),
             }
+            if rate > 0 and plan.records_total > records_done:
+                remaining = f", about {_duration_text((plan.records_total - records_done) / rate)} left"
         self.quality_warning(status_now)
         if failed:
             self.step.set_phase("Failed")
@@ -699,7 +703,8 @@ class PlanRun:
         else:
             self.progressing(
                 "Generating",
-                f"{summary(succeeded, plan.batches)} batches done, {len(running) + len(launch)} running",
+                f"{summary(succeeded, plan.batches)} batches done, {len(running) + len(launch)} running"
+                f"{remaining}",
             )
         del collection
 
@@ -934,6 +939,12 @@ class PlanRun:
                 )
         except (StepError, MilvusUnavailable) as error:
             self.logger.warning(f"cannot retire {previous} yet: {error}")
+
+
+def _duration_text(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
 
 
 def job_outcome(job: Mapping[str, Any]) -> str | None:
