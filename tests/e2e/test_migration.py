@@ -266,3 +266,44 @@ def test_pods_that_cannot_be_scheduled_surface_with_the_schedulers_message(
     assert progressing["status"] == "False"
     assert "cannot be scheduled" in progressing["message"]
     assert "Insufficient nvidia.com/gpu" in progressing["message"]  # the scheduler's own words
+
+
+def test_in_place_upserts_into_the_serving_collection(
+    kubectl: Kubectl, migration_operator: OperatorProcess, milvus: MilvusClient, source_db: Path
+) -> None:
+    alias = unique("inplace")
+    apply(
+        kubectl,
+        quickstart(source_db, alias, mode="InPlace", batching={"recordsPerJob": 100, "maxConcurrentJobs": 2}),
+    )
+    status = eventually("the plan succeeds", phase_is(kubectl, "Succeeded"))
+    assert status["newPhysicalCollection"] == status["previousPhysicalCollection"] == f"{alias}__v1"
+    assert milvus.describe_alias(alias)["collection_name"] == f"{alias}__v1"
+    assert [n for n in milvus.list_collections() if n.startswith(alias)] == [f"{alias}__v1"]
+    assert count(milvus, alias) == ROWS
+
+    # The vector space changes: InPlace cannot follow, and says what to do instead.
+    kubectl("delete", "migrationplan", "articles-backfill", "--timeout=60s")
+    kubectl("patch", "vectorcollection", "articles", "--type=merge", "-p", '{"spec":{"metricType":"IP"}}')
+    eventually(
+        "the collection asks for a migration",
+        lambda: (
+            "MigrationRequired"
+            in kubectl(
+                "get", "vectorcollection", "articles", "-o", "jsonpath={.status.conditions[*].reason}"
+            ).stdout
+        ),
+        timeout=60,
+    )
+    plan = [d for d in quickstart(source_db, alias, mode="InPlace") if d["kind"] == "MigrationPlan"]
+    apply(kubectl, plan)
+    progressing = eventually(
+        "InPlace refuses",
+        lambda: (
+            (c := condition(plan_status(kubectl), "Progressing")).get("reason") == "InPlaceCannotMigrate"
+            and c
+        ),
+        timeout=90,
+    )
+    assert "metricType COSINE -> IP" in progressing["message"]
+    assert "use mode: BlueGreen" in progressing["message"]

@@ -576,6 +576,20 @@ class PlanRun:
         previous = self.status.get("previousPhysicalCollection") or milvus.alias_target(alias)
         if previous is None:
             raise StepError("WaitingForTarget", f"alias {alias} points at no collection yet", warning=False)
+        up_to_date: Json = next(
+            (
+                c
+                for c in (collection.get("status") or {}).get("conditions", [])
+                if c.get("type") == "UpToDate"
+            ),
+            {},
+        )
+        if self.spec.mode == MigrationMode.IN_PLACE and up_to_date.get("reason") == "MigrationRequired":
+            raise StepError(
+                "InPlaceCannotMigrate",
+                f"{up_to_date.get('message', 'the vector space changed')}; InPlace writes into the serving"
+                " collection, which keeps the old vector space: use mode: BlueGreen",
+            )
         if self.spec.mode == MigrationMode.BLUE_GREEN:
             new = self.status.get("newPhysicalCollection") or next_physical_name(alias, milvus.names())
             if new not in milvus.names():
