@@ -75,3 +75,10 @@ def test_long_lists_and_messages_are_cut_to_fit_but_counts_never_are() -> None:
 def test_multibyte_messages_fit_in_bytes_not_characters() -> None:
     result = WorkerResult(status=Status.FAILED, reason=Reason.SOURCE_UNAVAILABLE, message="é" * 5000)
     assert len(result.to_termination_message().encode("utf-8")) <= 4096
+
+
+def test_an_operator_reads_results_of_newer_workers() -> None:
+    document = json.loads(full_result().to_termination_message())
+    document["records"]["deduplicated"] = 3
+    document["gpuSeconds"] = 1.5
+    assert WorkerResult.model_validate(document).records.upserted == 4988

@@ -20,7 +20,10 @@ MAX_MESSAGE_CHARS = 1024
 
 
 class ResultModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    """camelCase on the wire. Unknown keys are ignored: an operator must read the result of a newer
+    worker image (fields are only ever added within a version)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
 class Status(StrEnum):
