@@ -461,3 +461,19 @@ def test_a_foreign_collection_is_probed_with_what_milvus_reports() -> None:
     assert serving_layout(LAYOUT, no_index).space.metric == "COSINE"
     unknown = physical("nodes__v1", index_state=None, space=None)
     assert serving_layout(layout(metricType="IP"), unknown).space.metric == "IP"
+
+
+def test_a_new_collection_never_takes_over_an_alias_that_serves_another_collection() -> None:
+    from vector_operator.collection.reconciliation import ObservedMilvus, assess, plan_reconciliation
+
+    observed = ObservedMilvus(physicals={}, alias_target="someone_elses_collection")
+    plan = plan_reconciliation(LAYOUT, ALIAS, None, observed)
+    assert plan.steps == []
+    assert plan.conflict is not None
+    assert "already points at someone_elses_collection" in plan.conflict
+    assessment = assess(LAYOUT, plan.physical, observed, plan)
+    assert assessment.phase == "Failed"
+    assert {(u.type, u.status, u.reason) for u in assessment.conditions} == {
+        ("Provisioned", "False", "AliasInUse"),
+        ("Ready", "False", "AliasInUse"),
+    }

@@ -88,6 +88,7 @@ class Plan:
     notices: list[Notice] = field(default_factory=list)
     lost: bool = False  # the recorded physical collection was gone and is recreated empty
     migration_required: list[str] = field(default_factory=list)
+    conflict: str | None = None  # the alias belongs to someone else: nothing is changed
 
 
 def choose_physical(alias: str, recorded: str | None, observed: ObservedMilvus) -> str:
@@ -106,6 +107,14 @@ def plan_reconciliation(
 ) -> Plan:
     physical = choose_physical(alias, recorded, observed)
     plan = Plan(physical)
+    foreign = observed.alias_target is not None and observed.alias_target not in observed.physicals
+    if foreign and recorded is None and not observed.physicals:
+        # A new VectorCollection never takes over an alias that serves another collection.
+        plan.conflict = (
+            f"alias {alias} already points at {observed.alias_target}, which this VectorCollection did not"
+            " create: choose another collectionName, or move that alias away first"
+        )
+        return plan
     existing = observed.physicals.get(physical)
     if existing is None:
         plan.steps.append(CreateCollection(physical))
@@ -217,6 +226,14 @@ class Assessment:
 
 def assess(layout: CollectionLayout, physical: str, observed: ObservedMilvus, plan: Plan) -> Assessment:
     """Conditions and phase from what Milvus shows after the plan's steps ran."""
+    if plan.conflict is not None:
+        return Assessment(
+            [
+                ConditionUpdate.of("Provisioned", False, "AliasInUse", plan.conflict),
+                ConditionUpdate.of("Ready", False, "AliasInUse", plan.conflict),
+            ],
+            "Failed",
+        )
     existing = observed.physicals.get(physical)
     updates: list[ConditionUpdate] = []
     if existing is None:

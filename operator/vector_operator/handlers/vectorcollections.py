@@ -141,11 +141,14 @@ def _reconcile(
                 kopf.warn(body, reason=update.reason, message=update.message)
             elif (update.type, update.status) == ("Ready", "True"):
                 kopf.info(body, reason="Ready", message=f"alias {alias} serves {plan.physical}")
+            elif update.reason == "AliasInUse":
+                kopf.warn(body, reason=update.reason, message=update.message)
 
     _write_conditions(patch, assessment.conditions, generation, now)
     patch.status["phase"] = assessment.phase
     patch.status["observedGeneration"] = generation
-    patch.status["physicalCollection"] = plan.physical
+    if plan.conflict is None:
+        patch.status["physicalCollection"] = plan.physical
     if physical is not None and physical.index is not None:
         patch.status["index"] = {
             "state": _INDEX_STATES.get(physical.index.state, "Pending"),
