@@ -182,6 +182,14 @@ def test_what_is_broken_behind_the_operators_back_is_repaired(
     assert degraded["reason"] == "PhysicalCollectionLost"
     assert "run a MigrationPlan to refill it" in degraded["message"]
     eventually("it serves again", lambda: condition(kubectl, "healing", "Ready").get("status") == "True")
+    time.sleep(5)  # a few periodic checks later, the loss is still reported: nothing refilled it
+    assert condition(kubectl, "healing", "Degraded")["reason"] == "PhysicalCollectionLost"
+    milvus.insert(physical, [{"id": i, "vector": [float(i)] * 16, "source_table": "t"} for i in range(5)])
+    milvus.flush(physical)
+    eventually(
+        "refilled, it is healthy again",
+        lambda: condition(kubectl, "healing", "Degraded").get("status") == "False",
+    )
 
 
 def test_index_change_rebuilds_and_vector_space_change_requires_a_migration(

@@ -295,7 +295,13 @@ def assess(layout: CollectionLayout, physical: str, observed: ObservedMilvus, pl
 
     degraded_reasons = []
     if plan.lost:
-        degraded_reasons.append(("PhysicalCollectionLost", plan.notices[0].message))
+        degraded_reasons.append(
+            (
+                "PhysicalCollectionLost",
+                f"physical collection {physical} was dropped outside the operator and recreated empty:"
+                " run a MigrationPlan to refill it",
+            )
+        )
     if index_failed:
         degraded_reasons.append(("IndexBuildFailed", f"the index of {physical} failed to build"))
     if degraded_reasons:

@@ -120,9 +120,13 @@ def _reconcile(
             milvus.apply(step, alias, layout)
         if plan.steps:
             observed = milvus.observe(alias)
-        assessment = assess(layout, plan.physical, observed, plan)
         physical = observed.physicals.get(plan.physical)
         entities = milvus.count(plan.physical) if physical is not None and physical.loaded else None
+        # A collection recreated empty stays Degraded until something refills it.
+        was_lost = _condition(status, "Degraded").get("reason") == "PhysicalCollectionLost"
+        if was_lost and entities == 0 and status.get("physicalCollection") == plan.physical:
+            plan.lost = True
+        assessment = assess(layout, plan.physical, observed, plan)
         latency = None
         serving = any(u.type == "Ready" and u.status == "True" for u in assessment.conditions)
         if probe and serving and physical is not None:
