@@ -14,9 +14,24 @@ import sys
 import time
 from pathlib import Path
 
+from pymilvus import MilvusClient
+
 from localcluster.ports import free_port, wait_for_port
 
 STARTUP_TIMEOUT_S = 60.0
+
+
+def connect(uri: str, timeout_s: float = 60.0) -> MilvusClient:
+    """A pymilvus client for `uri`, retried while the server is briefly unreachable (a busy Milvus
+    Lite, or a channel it just closed with GOAWAY) instead of failing on the first try."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return MilvusClient(uri=uri, timeout=10)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 class MilvusLiteServer:
@@ -72,8 +87,6 @@ class MilvusLiteServer:
         return self._process is not None and self._process.poll() is None
 
     def _wait_until_serving(self, deadline: float) -> None:
-        from pymilvus import MilvusClient
-
         last_error: Exception | None = None
         while time.monotonic() < deadline and self._alive():
             try:
@@ -86,6 +99,9 @@ class MilvusLiteServer:
                 time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"Milvus Lite at {self.uri} did not answer ({last_error}); see {self.log_path}")
+
+    def client(self) -> MilvusClient:
+        return connect(self.uri)
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stops the server (SIGTERM, then SIGKILL after `timeout`). The data directory stays."""

@@ -26,7 +26,7 @@ def source_db(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def milvus(milvus_server: MilvusLiteServer) -> Iterator[MilvusClient]:
-    client = MilvusClient(uri=milvus_server.uri)
+    client = milvus_server.client()
     try:
         yield client
     finally:

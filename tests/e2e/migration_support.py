@@ -16,6 +16,7 @@ from pymilvus import MilvusClient
 from tests.conftest import REPO_ROOT, OperatorProcess, start_operator
 
 from localcluster.cluster import Kubectl, RunningCluster
+from localcluster.milvus_lite import connect
 
 T = TypeVar("T")
 QUICKSTART = REPO_ROOT / "examples" / "quickstart"
@@ -98,7 +99,7 @@ class QueryLoop:
     """Searches the alias in a loop, as an application would, and counts failed queries."""
 
     def __init__(self, uri: str, alias: str) -> None:
-        self.client = MilvusClient(uri=uri)
+        self.client = connect(uri)
         self.alias = alias
         self.queries = 0
         self.failures: list[str] = []

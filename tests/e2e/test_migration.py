@@ -220,7 +220,7 @@ def test_a_worker_that_loses_milvus_is_retried_and_the_plan_still_finishes_exact
         time.sleep(6)
         server.start()
         status = eventually("the plan succeeds", phase_is(kubectl, "Succeeded"), timeout=400)
-        client = MilvusClient(uri=server.uri)
+        client = server.client()
         try:
             assert count(client, alias) == ROWS
             ids = ids_in(client, alias)

@@ -77,7 +77,7 @@ def postgres() -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 def milvus_client(milvus_server: MilvusLiteServer) -> Iterator[MilvusClient]:
-    client = MilvusClient(uri=milvus_server.uri)
+    client = milvus_server.client()
     try:
         yield client
     finally:

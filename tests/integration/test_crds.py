@@ -174,6 +174,7 @@ def test_the_api_server_fills_in_the_defaults(crds: None, kubectl: Kubectl) -> N
         "index": {"type": "AUTOINDEX"},
         "milvus": {"database": "default"},
         "embedding": {"model": "m", "normalize": True, "device": "cpu"},
+        "primaryKey": {"type": "INT64"},
         "deletionPolicy": "Retain",
     }
     # The models' defaults are the API server's.

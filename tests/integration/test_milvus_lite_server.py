@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pymilvus import DataType, MilvusClient
+from pymilvus import DataType
 
 from localcluster.milvus_lite import MilvusLiteServer
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.milvus
 
 def test_create_and_list_a_collection(milvus_server: MilvusLiteServer) -> None:
     assert milvus_server.uri.startswith("http://127.0.0.1:")
-    client = MilvusClient(uri=milvus_server.uri)
+    client = milvus_server.client()
     schema = client.create_schema(auto_id=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=8)

@@ -51,7 +51,7 @@ def unique(prefix: str) -> str:
 
 @pytest.fixture
 def milvus(milvus_server: MilvusLiteServer) -> Iterator[MilvusClient]:
-    client = MilvusClient(uri=milvus_server.uri)
+    client = milvus_server.client()
     try:
         yield client
     finally:

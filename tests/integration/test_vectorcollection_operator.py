@@ -78,7 +78,7 @@ def wait_ready(kubectl: Kubectl, name: str) -> None:
 
 @pytest.fixture
 def milvus(milvus_server: MilvusLiteServer) -> Iterator[MilvusClient]:
-    client = MilvusClient(uri=milvus_server.uri)
+    client = milvus_server.client()
     try:
         yield client
     finally:
