@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from pymilvus import MilvusClient
 from tests.conftest import OperatorProcess, start_operator
+from tests.polling import eventually
 
 from localcluster.cluster import Kubectl, RunningCluster
 from localcluster.milvus_standalone import MilvusStandaloneServer
@@ -21,17 +22,6 @@ pytestmark = [pytest.mark.compat, pytest.mark.cluster]
 
 T = TypeVar("T")
 LOOPBACK = "0100007F"
-
-
-def eventually(what: str, check: Callable[[], T | None], timeout: float = 120) -> T:
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting until {what} (last: {last!r})")
 
 
 @pytest.fixture

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pymilvus import MilvusClient
+from tests import polling
 from tests.conftest import REPO_ROOT, OperatorProcess, start_operator
 
 from localcluster.cluster import Kubectl, RunningCluster
@@ -25,14 +25,8 @@ ROWS = 200
 
 
 def eventually(what: str, check: Callable[[], T | None], timeout: float = 300) -> T:
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout}s waiting until {what} (last: {last!r})")
+    """Migrations take minutes on a 2-core machine: a longer default bound, checked every second."""
+    return polling.eventually(what, check, timeout, interval=1)
 
 
 def quickstart(source: Path, alias: str, **plan_spec: Any) -> list[dict[str, Any]]:
@@ -128,7 +122,3 @@ class QueryLoop:
 
 def run_operator(cluster: RunningCluster, namespace: str, uri: str, log: Path) -> OperatorProcess:
     return start_operator(cluster, namespace, uri, log, "--plan-interval", "1", "--worker-command", WORKER)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{time.time_ns() % 10**9}"

@@ -27,8 +27,8 @@ from tests.e2e.migration_support import (
     plan_status,
     quickstart,
     run_operator,
-    unique,
 )
+from tests.polling import unique
 
 from localcluster.cluster import Kubectl, RunningCluster
 from localcluster.milvus_lite import MilvusLiteServer

@@ -23,8 +23,8 @@ from tests.e2e.migration_support import (
     phase_is,
     plan_status,
     quickstart,
-    unique,
 )
+from tests.polling import unique
 
 from localcluster.cluster import Kubectl
 from localcluster.milvus_lite import MilvusLiteServer

@@ -11,11 +11,11 @@ import json
 import signal
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.polling import eventually
 
 from localcluster.cluster import Kubectl
 
@@ -50,16 +50,6 @@ def pods_of(kubectl: Kubectl, job_name: str) -> list[dict[str, Any]]:
     listed = json.loads(kubectl("get", "pods", "-l", f"job-name={job_name}", "-o", "json").stdout)
     items: list[dict[str, Any]] = listed["items"]
     return items
-
-
-def wait_until(what: str, check: Any, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting until {what}")
 
 
 def test_a_job_completes_with_its_environment_and_termination_message(kubectl: Kubectl) -> None:
@@ -128,13 +118,13 @@ def test_a_failing_job_is_retried_up_to_its_backoff_limit_then_failed(kubectl: K
 
 def test_deleting_a_job_in_the_background_removes_its_pods(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", "-", input=job("sleeper", "import time; time.sleep(600)"))
-    wait_until(
+    eventually(
         "the pod runs",
         lambda: any(p["status"].get("phase") == "Running" for p in pods_of(kubectl, "sleeper")),
     )
     kubectl("delete", "job", "sleeper", "--cascade=background", "--wait=false")
     # The garbage collector deletes the orphaned pod, the node stops its process and removes it.
-    wait_until("the garbage collector removed the job's pods", lambda: pods_of(kubectl, "sleeper") == [], 120)
+    eventually("the garbage collector removed the job's pods", lambda: pods_of(kubectl, "sleeper") == [], 120)
 
 
 def test_a_deleted_pod_gets_sigterm_and_is_removed(kubectl: Kubectl, tmp_path: Path) -> None:
@@ -148,7 +138,7 @@ def test_a_deleted_pod_gets_sigterm_and_is_removed(kubectl: Kubectl, tmp_path: P
         time.sleep(600)
     """
     kubectl("apply", "-f", "-", input=job("graceful", script))
-    pod = wait_until(
+    pod = eventually(
         "the pod runs",
         lambda: next(
             (p for p in pods_of(kubectl, "graceful") if p["status"].get("phase") == "Running"), None
@@ -162,7 +152,7 @@ def test_a_deleted_pod_gets_sigterm_and_is_removed(kubectl: Kubectl, tmp_path: P
 
 def test_active_deadline_seconds_stops_the_pod(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", "-", input=job("slow", "import time; time.sleep(600)", activeDeadlineSeconds=3))
-    pod = wait_until(
+    pod = eventually(
         "the pod failed on its deadline",
         lambda: next((p for p in pods_of(kubectl, "slow") if p["status"].get("phase") == "Failed"), None),
     )
@@ -188,14 +178,16 @@ def test_a_pod_waits_for_a_missing_secret_then_runs(kubectl: Kubectl) -> None:
     container = {"env": [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "late", "key": "token"}}}]}
     script = "import os; open(os.environ['TERMINATION_MESSAGE_PATH'], 'w').write(os.environ['TOKEN'])"
     kubectl("apply", "-f", "-", input=job("patient", script, container=container))
-    waiting = wait_until(
+    waiting = eventually(
         "the container waits on its configuration",
         lambda: next(
             (
                 s["state"]["waiting"]
                 for p in pods_of(kubectl, "patient")
                 for s in p["status"].get("containerStatuses", [])
-                if "waiting" in s["state"]
+                # Right after binding, the Node authorizer may not yet let the node read the
+                # Secret (a transient "cannot read"): wait for the answer about the Secret itself.
+                if "not found" in s["state"].get("waiting", {}).get("message", "")
             ),
             None,
         ),

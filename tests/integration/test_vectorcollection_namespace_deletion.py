@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from pymilvus import MilvusClient
 from tests.conftest import OperatorProcess, start_operator
+from tests.polling import unique
 
 from localcluster.cluster import Kubectl, RunningCluster
 from localcluster.milvus_lite import MilvusLiteServer
@@ -43,10 +44,6 @@ def collection(name: str, alias: str, deletion_policy: str, secret: str | None =
             "spec": spec,
         }
     )
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{time.time_ns() % 10**9}"
 
 
 @pytest.fixture

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from pymilvus import DataType, MilvusClient
 from tests.conftest import OperatorProcess, start_operator
+from tests.polling import eventually, unique
 
 from localcluster.cluster import Kubectl, RunningCluster
 from localcluster.milvus_lite import MilvusLiteServer
@@ -24,17 +25,6 @@ from localcluster.ports import free_port
 pytestmark = [pytest.mark.cluster, pytest.mark.milvus]
 
 T = TypeVar("T")
-
-
-def eventually(what: str, check: Callable[[], T | None], timeout: float = 90) -> T:
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting until {what} (last: {last!r})")
 
 
 def collection(name: str, alias: str, **spec: Any) -> str:
@@ -83,10 +73,6 @@ def milvus(milvus_server: MilvusLiteServer) -> Iterator[MilvusClient]:
         yield client
     finally:
         client.close()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{time.time_ns() % 10**9}"
 
 
 def test_apply_provisions_alias_physical_collection_and_index(
