@@ -148,6 +148,9 @@ def load_embedding_model(settings: ModelSettings) -> EmbeddingModel:
     dimension = model.get_embedding_dimension()
     if dimension is None:
         raise ModelNotAvailable(f"model {settings.name!r} does not declare its embedding dimension")
+    # One throw-away forward pass: the first call pays for lazy initialisation (kernels, thread
+    # pools, CUDA context), which is model loading, not the first micro-batch's latency.
+    model.encode(["warm-up"], batch_size=1, show_progress_bar=False)
     log.info(
         "model %s loaded from %s on %s (%s), max_seq_length %s of %s, dimension %s",
         settings.name, path, device, precision, model.max_seq_length, full_limit, dimension,
