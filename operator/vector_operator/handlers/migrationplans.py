@@ -61,6 +61,7 @@ from vector_operator.worker.result import WorkerResult
 PLURAL = "migrationplans"
 KIND = "MigrationPlan"
 BATCH_PLAN_KEY = "batches.json.gz.b64"
+MAX_BATCH_PLAN_BYTES = 1_000_000  # a ConfigMap holds 1 MiB, metadata included
 UNSCHEDULABLE_AFTER_S = 30.0
 TERMINAL = ("Succeeded", "Failed", "RolledBack")
 Json = dict[str, Any]
@@ -525,6 +526,13 @@ class PlanRun:
                 )
             except SourceUnavailable as error:
                 raise StepError("SourceUnavailable", str(error)) from None
+            encoded_size = len(plan.encode())
+            if encoded_size > MAX_BATCH_PLAN_BYTES:
+                raise StepError(
+                    "TooManyBatches",
+                    f"{plan.batches} batch boundaries take {encoded_size} bytes, more than a ConfigMap holds:"
+                    " raise batching.recordsPerJob",
+                )
             self.store_batch_plan(plan)
             self.event(
                 "Planned",
