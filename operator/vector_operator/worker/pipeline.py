@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
 
+FIRST_WINDOW = 256
 MIN_WINDOW = 2048
 MAX_WINDOW = 16384
 READ_QUEUE_WINDOWS = 2
@@ -224,14 +225,15 @@ class Pipeline:
 
     def _read(self) -> None:
         window: list[PreparedRecord] = []
+        target = min(FIRST_WINDOW, self._window)  # a small first window gets the model going sooner
         pages = self._source.pages()
         started = time.perf_counter()
         for page in pages:
             window.extend(self._prepare(page))
             self.timings.read_s += time.perf_counter() - started
-            if len(window) >= self._window:
+            if len(window) >= target:
                 self._hand_over(window)
-                window = []
+                window, target = [], self._window
             started = time.perf_counter()
         if window:
             self._hand_over(window)
