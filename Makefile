@@ -61,8 +61,8 @@ manifests-check: install ## fail when the committed CRDs differ from what the mo
 	fi
 
 lint: install manifests-check ## ruff, mypy (strict) and manifests-check
-	$(PY) -m ruff check operator devenv tests
-	$(PY) -m ruff format --check operator devenv tests
+	$(PY) -m ruff check operator devenv tests bench
+	$(PY) -m ruff format --check operator devenv tests bench
 	$(PY) -m mypy
 
 test-unit: install ## unit tests only (no cluster, no Milvus)
