@@ -110,6 +110,16 @@ class OperatorProcess:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def shut_down(self, cluster: RunningCluster, namespace: str) -> None:
+        """Deletes the namespace's resources while the operator still runs (its finalizers
+        release them), then stops it."""
+        if self.process.poll() is None:
+            for plural in ("migrationplans", "vectorcollections", "rollbackpolicies"):
+                cluster.kubectl(
+                    "delete", plural, "--all", "--namespace", namespace, "--timeout=90s", check=False
+                )
+        self.stop()
+
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         if self.process.poll() is None:
             self.process.send_signal(sig)
@@ -158,9 +168,4 @@ def operator(
     try:
         yield running
     finally:
-        if running.process.poll() is None:
-            for plural in ("migrationplans", "vectorcollections", "rollbackpolicies"):
-                cluster.kubectl(
-                    "delete", plural, "--all", "--namespace", namespace, "--timeout=60s", check=False
-                )
-        running.stop()
+        running.shut_down(cluster, namespace)

@@ -18,7 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=365)
 # The first address of the service CIDR is the in-cluster `kubernetes` service.
-SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_CIDR = "10.0.0.0/24"  # virtual service IPs, never a bind address
 KUBERNETES_SERVICE_IP = "10.0.0.1"
 
 PrivateKey = ec.EllipticCurvePrivateKey

@@ -41,9 +41,4 @@ def migration_operator(
     try:
         yield running
     finally:
-        if running.process.poll() is None:
-            for plural in ("migrationplans", "vectorcollections"):
-                cluster.kubectl(
-                    "delete", plural, "--all", "--namespace", namespace, "--timeout=90s", check=False
-                )
-        running.stop()
+        running.shut_down(cluster, namespace)
