@@ -310,7 +310,10 @@ class PlanRun:
         return values
 
     def guard(self, phase: str) -> None:
-        """Evaluates the guarding policies; the first trigger that fires starts a rollback."""
+        """Evaluates the guarding policies; the first trigger that fires starts a rollback. A plan
+        is acted on once: after a policy fired (even if it only paused the plan), a human decides."""
+        if self.current("rollback") is not None:
+            return
         policies = self.policies()
         if not policies:
             return
