@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -238,3 +239,24 @@ def test_a_finished_plan_can_be_rolled_back_by_hand(
     assert status["rollback"]["policy"] == "manual"
     assert condition(status, "RolledBack")["reason"] == "RollbackRequested"
     assert plan_status(kubectl)["phase"] == "RolledBack"
+
+
+def test_a_pause_only_policy_pauses_once_and_leaves_the_decision_to_a_human(
+    kubectl: Kubectl, migration_operator: OperatorProcess, source_db: Path
+) -> None:
+    alias = unique("pauseonly")
+    pause_guard = policy(
+        "pause-guard", [{"metric": "coherence", "below": 0.85, "phases": ["Generating"]}], ["Pause"]
+    )
+    documents = with_collection(
+        quickstart(source_db, alias, batching={"recordsPerJob": 50, "maxConcurrentJobs": 1}), maxSeqLength=16
+    )
+    apply(kubectl, [pause_guard, *documents])
+    status = eventually("the policy pauses the plan", phase_is(kubectl, "Paused"))
+    assert status["rollback"]["steps"][0]["action"] == "Pause"
+    spec = json.loads(kubectl("get", "migrationplan", PLAN, "-o", "json").stdout)["spec"]
+    assert spec["paused"] is True
+    time.sleep(6)  # several ticks later: still one execution, still paused
+    assert policy_status(kubectl, "pause-guard")["triggerCount"] == 1
+    assert plan_status(kubectl)["phase"] == "Paused"
+    assert "RollbackPaused" in event_reasons(kubectl, PLAN)
