@@ -8,6 +8,9 @@ Fixtures (all real processes, no mocks):
 - ``namespace`` (function): a fresh namespace for one test, deleted afterwards.
 - ``kubectl`` (function): runs the built kubectl against the cluster, in the test's namespace.
 - ``milvus_server`` (session): a Milvus Lite server on 127.0.0.1 with its data in a temp dir.
+- ``postgres`` (session): a real PostgreSQL from Debian's packages (``apt-get install postgresql``;
+  .ci/run installs it), initialised in a temp dir and started on a free port of 127.0.0.1 with
+  password authentication; under root it runs as the ``postgres`` system user.
 - ``crds`` (session): the CRDs from crds/ applied to the cluster and Established.
 - ``operator`` (function): `vector-operator run` watching the test's namespace, talking to
   ``milvus_server`` by default; before it stops, the namespace's resources are deleted through it
@@ -16,10 +19,13 @@ Fixtures (all real processes, no mocks):
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -169,3 +175,53 @@ def operator(
         yield running
     finally:
         running.shut_down(cluster, namespace)
+
+
+@dataclass
+class PostgresServer:
+    """A running PostgreSQL; ``url`` is a SQLAlchemy URL with the password in it."""
+
+    url: str
+    password: str
+    port: int
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+def _postgres_bin() -> Path:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not candidates:
+        pytest.fail(
+            "PostgreSQL is not installed: apt-get install -y postgresql (Debian package; .ci/run installs it)"
+        )
+    return Path(candidates[-1]).parent
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    bin_dir = _postgres_bin()
+    as_postgres: list[str] = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    base = Path(tempfile.mkdtemp(prefix="vo-postgres-"))
+    data, log = base / "data", base / "server.log"
+    password = "pg-" + uuid.uuid4().hex
+    (base / "pwfile").write_text(password + "\n")
+    if as_postgres:
+        shutil.chown(base, "postgres")
+        shutil.chown(base / "pwfile", "postgres")
+    port = free_port()
+
+    def pg(*command: str) -> None:
+        subprocess.run([*as_postgres, *command], check=True, capture_output=True, timeout=120)
+
+    pg(str(bin_dir / "initdb"), "-D", str(data), "-U", "vo", "--auth=scram-sha-256",
+       f"--pwfile={base / 'pwfile'}", "--encoding=UTF8", "--locale=C.UTF-8")  # fmt: skip
+    options = f"-h 127.0.0.1 -p {port} -k {base} -c fsync=off -c full_page_writes=off"
+    pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
+    try:
+        yield PostgresServer(
+            url=f"postgresql+psycopg://vo:{password}@127.0.0.1:{port}/postgres", password=password, port=port
+        )
+    finally:
+        pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)

@@ -1,9 +1,6 @@
 """Fixtures for the embedding worker's integration tests (helpers are in worker_support.py).
 
-- ``postgres`` (session): a real PostgreSQL from Debian's packages (``apt-get install
-  postgresql``; .ci/run installs it), initialised in a temp dir and started on a free port of
-  127.0.0.1 with password authentication. PostgreSQL refuses to run as root, so under root it
-  runs as the ``postgres`` system user the package creates.
+- ``postgres`` (session, in tests/conftest.py): a real PostgreSQL on 127.0.0.1.
 - ``milvus_client`` (session) and ``new_collection`` (function): physical collections on the
   session's Milvus Lite server, created as the operator would, dropped after the test.
 - ``run_worker`` (function): runs `vector-operator worker` in this process as a Job pod would:
@@ -13,12 +10,8 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,51 +19,9 @@ from typing import Any
 
 import pytest
 from pymilvus import DataType, MilvusClient
-from worker_support import DIMENSION, PostgresServer, WorkerRun
+from worker_support import DIMENSION, WorkerRun
 
 from localcluster.milvus_lite import MilvusLiteServer
-from localcluster.ports import free_port
-
-# -- PostgreSQL --------------------------------------------------------------------------------
-
-
-def _postgres_bin() -> Path:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    if not candidates:
-        pytest.fail(
-            "PostgreSQL is not installed: apt-get install -y postgresql (Debian package; .ci/run installs it)"
-        )
-    return Path(candidates[-1]).parent
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    bin_dir = _postgres_bin()
-    as_postgres: list[str] = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    base = Path(tempfile.mkdtemp(prefix="vo-postgres-"))
-    data, log = base / "data", base / "server.log"
-    password = "pg-" + uuid.uuid4().hex
-    (base / "pwfile").write_text(password + "\n")
-    if as_postgres:
-        shutil.chown(base, "postgres")
-        shutil.chown(base / "pwfile", "postgres")
-    port = free_port()
-
-    def pg(*command: str) -> None:
-        subprocess.run([*as_postgres, *command], check=True, capture_output=True, timeout=120)
-
-    pg(str(bin_dir / "initdb"), "-D", str(data), "-U", "vo", "--auth=scram-sha-256",
-       f"--pwfile={base / 'pwfile'}", "--encoding=UTF8", "--locale=C.UTF-8")  # fmt: skip
-    options = f"-h 127.0.0.1 -p {port} -k {base} -c fsync=off -c full_page_writes=off"
-    pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
-    try:
-        yield PostgresServer(
-            url=f"postgresql+psycopg://vo:{password}@127.0.0.1:{port}/postgres", password=password, port=port
-        )
-    finally:
-        pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(base, ignore_errors=True)
-
 
 # -- Milvus ------------------------------------------------------------------------------------
 

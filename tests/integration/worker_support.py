@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymilvus import MilvusClient
+from tests.conftest import PostgresServer  # noqa: F401 - re-exported for the worker tests
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
@@ -57,18 +58,6 @@ def article_texts(count: int, seed: int = 7) -> list[str]:
             words += sentence
         texts.append(" ".join(words[:target]))
     return texts
-
-
-# -- PostgreSQL ------------------------------------------------------------------------------
-
-
-@dataclass
-class PostgresServer:
-    """A running PostgreSQL; ``url`` is a SQLAlchemy URL with the password in it."""
-
-    url: str
-    password: str
-    port: int
 
 
 # -- Milvus and the worker --------------------------------------------------------------------
