@@ -11,7 +11,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/versions.env"
 
 cache="${VO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vector-operator}"
-bin="$cache/bin-k8s-$KUBERNETES_VERSION-helm-$HELM_VERSION-$(sha256sum "$here/go.sum" "$here/helm/go.sum" "$here/kubeplane/main.go" | sha256sum | cut -c1-12)"
+# Keyed by the contents (never the paths) of what decides the build, so every clone shares it.
+bin="$cache/bin-k8s-$KUBERNETES_VERSION-helm-$HELM_VERSION-$(cat "$here/go.sum" "$here/helm/go.sum" "$here/kubeplane/main.go" | sha256sum | cut -c1-12)"
 
 # The Go checksum database (sum.golang.org) is not reachable from every build machine. The go.sum
 # files committed next to each go.mod are what verify every downloaded module: -mod=readonly makes
