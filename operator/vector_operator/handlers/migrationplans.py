@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import kopf
+from kubernetes.client import V1ConfigMap, V1DeleteOptions, V1Job
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
@@ -28,6 +29,7 @@ from vector_operator.api.rollbackpolicy import RollbackAction, RollbackPolicySpe
 from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.collection.milvus_layout import CollectionLayout, layout_of
 from vector_operator.collection.physical_names import next_physical_name
+from vector_operator.collection.reconciliation import PointAlias
 from vector_operator.handlers.context import OperatorContext
 from vector_operator.kubernetes_secrets import SecretReader, SecretUnavailable
 from vector_operator.migration import compact_ranges
@@ -200,8 +202,6 @@ class PlanRun:
             },
             "binaryData": {BATCH_PLAN_KEY: plan.encode()},
         }
-        from kubernetes.client import V1ConfigMap
-
         try:
             self.context.core.create_namespaced_config_map(self.namespace, V1ConfigMap.model_validate(body))
         except ApiException as error:
@@ -430,8 +430,6 @@ class PlanRun:
                 return "Skipped", f"alias {alias} does not serve {new}: nothing to revert"
             if previous not in milvus.names():
                 return "Failed", f"{previous} is gone (retention passed?): the alias stays on {new}"
-            from vector_operator.collection.reconciliation import PointAlias
-
             milvus.apply(PointAlias(previous, exists=True), alias, layout_of(collection_spec))
             self.context.custom.patch_namespaced_custom_object_status(
                 GROUP,
@@ -621,7 +619,7 @@ class PlanRun:
             raise StepError(
                 "BatchPlanMissing", f"ConfigMap {self.config_map_name} is gone: recreate the plan"
             )
-        collection, collection_spec = self.target()
+        _, collection_spec = self.target()
         endpoint = self.endpoint(collection_spec)
         physical = str(self.status["newPhysicalCollection"])
         jobs, pods = self.jobs_and_pods()
@@ -731,7 +729,6 @@ class PlanRun:
                 f"{summary(succeeded, plan.batches)} batches done, {len(running) + len(launch)} running"
                 f"{remaining}",
             )
-        del collection
 
     def launch(
         self,
@@ -772,8 +769,6 @@ class PlanRun:
             settings=JobSettings(image=settings.worker_image, command=settings.worker_command),
             overrides=self.spec.batching.pod_template,
         )
-        from kubernetes.client import V1Job
-
         try:
             self.context.batch.create_namespaced_job(self.namespace, V1Job.model_validate(manifest))
         except ApiException as error:
@@ -806,8 +801,6 @@ class PlanRun:
         return mine, by_job
 
     def cleanup_jobs(self, names: list[str]) -> None:
-        from kubernetes.client import V1DeleteOptions
-
         for name in names:
             try:
                 self.context.batch.delete_namespaced_job(
@@ -918,8 +911,6 @@ class PlanRun:
                 return
             milvus = self.milvus(self.endpoint(collection_spec))
             if milvus.alias_target(alias) != physical:
-                from vector_operator.collection.reconciliation import PointAlias
-
                 milvus.apply(PointAlias(physical, exists=True), alias, layout_of(collection_spec))
                 self.event("CutOver", f"alias {alias} now serves {physical} (was {previous})")
             self.context.custom.patch_namespaced_custom_object_status(
