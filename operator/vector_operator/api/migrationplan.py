@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
+from vector_operator.api.bounds import MAX_RECENT_BATCHES, MAX_RECENT_FAILURES, SIMILARITY_RANGE
 from vector_operator.api.conditions import Conditions
 from vector_operator.api.kubernetes_types import (
     OBJECT_NAME_PATTERN,
@@ -30,12 +31,16 @@ from vector_operator.api.resource import AGE, API_VERSION, PrinterColumn, Resour
 from vector_operator.api.rollbackpolicy import ActionStep, RollbackAction
 
 MAX_ENCODE_BATCH_SIZE = 4096
-MAX_RECENT_FAILURES = 20
-MAX_RECENT_BATCHES = 32
 # Compact batch ranges ("0-99,120-130"); the operator merges adjacent ranges to stay far below.
 MAX_COMPLETED_RANGES_LENGTH = 65536
 SQL_IDENTIFIER_RE = "^[A-Za-z_][A-Za-z0-9_$]*$"
 SQL_TABLE_RE = "^([A-Za-z_][A-Za-z0-9_$]*[.])?[A-Za-z_][A-Za-z0-9_$]*$"
+# A scalar field's value: a column (or record key), or a constant: a quoted string ('nodes', with ''
+# for a quote), a number (42, -1.5), true or false. Never an SQL expression.
+FIELD_VALUE_RE = "^([A-Za-z_][A-Za-z0-9_$]*|'([^']|'')*'|-?[0-9]+([.][0-9]+)?|true|false)$"
+MIN_COHERENCE, MAX_COHERENCE = SIMILARITY_RANGE
+FieldValueText = Annotated[str, Field(min_length=1, max_length=256)]
+"""A column name or a constant (see FIELD_VALUE_RE); bounded, so the API server can afford its rule."""
 
 
 def _sql_identifier_rule(what: str) -> Rule:
@@ -59,18 +64,22 @@ _FIELD_NAMES_RULE = Rule(
     message="the keys of fields are scalar field names of the VectorCollection: letters, digits and "
     "underscores, starting with a letter or an underscore",
 )
+_FIELD_VALUES_RULE = Rule(
+    rule=f'self.all(k, self[k].matches("{FIELD_VALUE_RE}"))',
+    message="each value of fields is a column name, or a constant: a quoted string such as 'nodes' "
+    "(write '' for a quote), a number such as 42 or -1.5, true or false; SQL expressions are not "
+    "accepted",
+)
 
 
-class SqlSource(ApiModel):
-    """Rows of one table, read through SQLAlchemy. Batches are ranges of the primary key."""
+class SqlTable(ApiModel):
+    """Rows of one table, read through SQLAlchemy in the database's own primary-key order. Batches
+    are ranges of the primary key."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(_exactly_one_text_rule("textColumns", "textTemplate", "source.sql"))
     )
 
-    url_secret_ref: SecretKeyReference
-    """A Secret key holding the SQLAlchemy connection URL, e.g.
-    postgresql+psycopg://user:password@db.example:5432/app or sqlite:////data/articles.db."""
     table: str = Field(
         min_length=1,
         max_length=255,
@@ -86,8 +95,10 @@ class SqlSource(ApiModel):
     primary_key: str = Field(
         min_length=1, max_length=255, json_schema_extra=validations(_sql_identifier_rule("primaryKey"))
     )
-    """Unique, non-null integer or string column identifying a row; it becomes the Milvus primary
-    key, so re-running a batch overwrites instead of duplicating."""
+    """Unique integer, numeric or text column identifying a row; it becomes the Milvus primary key,
+    so re-running a batch overwrites instead of duplicating. Batches follow the database's own
+    ordering of it (collation, numeric types). Rows with a NULL key are skipped and counted
+    (nullKey); a column that is not unique is refused at planning."""
     text_columns: list[str] | None = Field(
         default=None,
         min_length=1,
@@ -99,11 +110,21 @@ class SqlSource(ApiModel):
     text_template: str | None = Field(default=None, min_length=1, max_length=4096)
     """A Python format string over the row's columns that builds the text to embed, e.g.
     "{title}\\n{body}". Exactly one of textColumns and textTemplate."""
-    fields: dict[str, str] | None = Field(
-        default=None, max_length=64, json_schema_extra=validations(_FIELD_NAMES_RULE)
+    fields: dict[str, FieldValueText] | None = Field(
+        default=None, max_length=64, json_schema_extra=validations(_FIELD_NAMES_RULE, _FIELD_VALUES_RULE)
     )
-    """Values for the VectorCollection's scalar fields: field name -> column name or SQL
-    expression, e.g. {source_table: "'nodes'", category: category}."""
+    """Values for the VectorCollection's scalar fields, e.g. {source_table: "'nodes'", category:
+    category}: field name -> a column name, or a constant: a quoted string ('nodes'; '' for a
+    quote), a number (42, -1.5), true or false. SQL expressions are refused."""
+
+
+class SqlSource(SqlTable):
+    """Rows of one table, read through SQLAlchemy in the database's own primary-key order. Batches
+    are ranges of the primary key."""
+
+    url_secret_ref: SecretKeyReference
+    """A Secret key holding the SQLAlchemy connection URL, e.g.
+    postgresql+psycopg://user:password@db.example:5432/app or sqlite:////data/articles.db."""
 
 
 class FileFormat(StrEnum):
@@ -130,20 +151,12 @@ class VolumeClaimMount(ApiModel):
     """Where the claim is mounted in the worker container."""
 
 
-class FileSource(ApiModel):
-    """Records from files (JSONL, Parquet or CSV) readable by the Job pods: one file, or a glob
-    of files read in name order. Batches are ranges of record numbers."""
+class FileRecords(ApiModel):
+    """Records from files (JSONL, Parquet or CSV): one file, or a glob of files read in name
+    order. Batches are ranges of record numbers."""
 
     model_config = ConfigDict(
-        json_schema_extra=validations(
-            _exactly_one_text_rule("textFields", "textTemplate", "source.files"),
-            Rule(
-                rule="!has(self.persistentVolumeClaim) || "
-                "self.path.startsWith(self.persistentVolumeClaim.mountPath + '/')",
-                message="path must lie under persistentVolumeClaim.mountPath, e.g. /data/articles.jsonl",
-                field_path=".path",
-            ),
-        )
+        json_schema_extra=validations(_exactly_one_text_rule("textFields", "textTemplate", "source.files"))
     )
 
     format: FileFormat
@@ -159,8 +172,6 @@ class FileSource(ApiModel):
         ),
     )
     """Absolute path of the file, or a glob such as /data/articles/*.jsonl, as the worker sees it."""
-    persistent_volume_claim: VolumeClaimMount | None = None
-    """The volume holding the files; omitted: the path exists in the worker image or on the host."""
     id_field: str = Field(min_length=1, max_length=255)
     """Record key (JSONL), column (Parquet, CSV) holding the unique id that becomes the Milvus
     primary key."""
@@ -175,10 +186,31 @@ class FileSource(ApiModel):
     text_template: str | None = Field(default=None, min_length=1, max_length=4096)
     """A Python format string over the record's keys that builds the text to embed, e.g.
     "{title}\\n{body}". Exactly one of textFields and textTemplate."""
-    fields: dict[str, str] | None = Field(
-        default=None, max_length=64, json_schema_extra=validations(_FIELD_NAMES_RULE)
+    fields: dict[str, FieldValueText] | None = Field(
+        default=None, max_length=64, json_schema_extra=validations(_FIELD_NAMES_RULE, _FIELD_VALUES_RULE)
     )
-    """Values for the VectorCollection's scalar fields: field name -> record key or column."""
+    """Values for the VectorCollection's scalar fields: field name -> a record key or column, or a
+    constant: a quoted string ('nodes'; '' for a quote), a number (42, -1.5), true or false."""
+
+
+class FileSource(FileRecords):
+    """Records from files (JSONL, Parquet or CSV) readable by the Job pods: one file, or a glob
+    of files read in name order. Batches are ranges of record numbers."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            _exactly_one_text_rule("textFields", "textTemplate", "source.files"),
+            Rule(
+                rule="!has(self.persistentVolumeClaim) || "
+                "self.path.startsWith(self.persistentVolumeClaim.mountPath + '/')",
+                message="path must lie under persistentVolumeClaim.mountPath, e.g. /data/articles.jsonl",
+                field_path=".path",
+            ),
+        )
+    )
+
+    persistent_volume_claim: VolumeClaimMount | None = None
+    """The volume holding the files; omitted: the path exists in the worker image or on the host."""
 
 
 class MigrationSource(ApiModel):
@@ -234,11 +266,15 @@ class PodTemplateOverrides(ApiModel):
     )
     """Taints the worker pods tolerate."""
     image: str | None = Field(default=None, min_length=1, max_length=1024)
-    """Worker image; omitted: the operator's own image."""
+    """Worker image; omitted: the operator's own worker image. Only images the operator's installer
+    allowed (--allowed-worker-image) are run: another one is refused with a condition, and no Job
+    is created."""
     service_account_name: str | None = Field(
         default=None, min_length=1, max_length=253, pattern=OBJECT_NAME_PATTERN
     )
-    """ServiceAccount the worker pods run as; omitted: the namespace's default."""
+    """ServiceAccount the worker pods run as; omitted: none (no API token is mounted). Only
+    ServiceAccounts the operator's installer allowed (--allowed-worker-service-account) are used:
+    another one is refused with a condition, and no Job is created."""
 
 
 class Batching(ApiModel):
@@ -253,6 +289,12 @@ class Batching(ApiModel):
     pod_template: PodTemplateOverrides | None = None
     """Overrides for the Job pods: resources, nodeSelector, tolerations, image,
     serviceAccountName."""
+    backoff_limit: int = Field(default=3, ge=0, le=20)
+    """How often a batch's Job retries its pod before the batch counts as failed (0..20)."""
+    max_failed_batches: int | None = Field(default=None, ge=0, le=1_000_000)
+    """Stop the plan as soon as more batches than this failed for good: its running Jobs are stopped
+    and it ends Failed. Omitted: every other batch still runs, and the plan ends Failed listing the
+    failed ranges (spec.retry re-runs only those)."""
 
 
 def _threshold_rules(metric: str, lower_is_worse: bool, why: str) -> list[Rule]:
@@ -273,7 +315,7 @@ def _threshold_rules(metric: str, lower_is_worse: bool, why: str) -> list[Rule]:
 
 class CoherenceThresholds(ApiModel):
     """Coherence thresholds (0..1). Coherence is the cosine between a stored vector and a
-    reference encoding of the same text; a healthy pipeline reads 0.99 or more."""
+    reference encoding of the same text (-1..1); a healthy pipeline reads 0.99 or more."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
@@ -282,9 +324,11 @@ class CoherenceThresholds(ApiModel):
     )
 
     warning: float | None = Field(default=None, ge=0, le=1)
-    """Below this a batch is reported (QualityDegraded=True, an Event)."""
+    """Below this the plan's mean coherence is reported (QualityDegraded=True, an Event)."""
     critical: float | None = Field(default=None, ge=0, le=1)
-    """Below this a batch fails its quality gate; lower than warning."""
+    """Below this the plan's mean coherence fails validation: the alias does not move. It is judged
+    over all sampled records, not per batch (a batch samples few records, its mean is noisy); a
+    RollbackPolicy on coherence with forBatches acts on batches. Lower than warning."""
 
 
 class ProcessingTimeThresholds(ApiModel):
@@ -299,7 +343,9 @@ class ProcessingTimeThresholds(ApiModel):
     warning: float | None = Field(default=None, ge=0)
     """Above this (milliseconds) the plan is reported (QualityDegraded=True, an Event)."""
     critical: float | None = Field(default=None, ge=0)
-    """Above this (milliseconds) the batch fails its quality gate; higher than warning."""
+    """Above this (milliseconds) the plan is reported as critically slow (QualityDegraded=True,
+    reason CriticalThresholdCrossed). Speed alone never fails a batch, whose vectors are as good as a
+    fast one's: a RollbackPolicy on processingTimeMs acts on it. Higher than warning."""
 
 
 class FailureRateThresholds(ApiModel):
@@ -314,12 +360,17 @@ class FailureRateThresholds(ApiModel):
     warning: float | None = Field(default=None, ge=0, le=1)
     """Above this share of failed records the plan is reported (QualityDegraded=True, an Event)."""
     critical: float | None = Field(default=None, ge=0, le=1)
-    """Above this share of failed records the batch fails its quality gate; higher than warning."""
+    """Above this share of failed (skipped) records over the whole plan, validation fails and the
+    alias does not move. A single batch above it is reported; a RollbackPolicy on failureRate acts
+    on sustained batches. Higher than warning."""
 
 
 class QualitySpec(ApiModel):
     """Quality gates, measured on a sample of every batch. Omitted thresholds take the defaults
-    shown (coherence 0.90 / 0.85, processing time 150 / 250 ms, failure rate 2 % / 5 %)."""
+    shown (coherence 0.90 / 0.85, processing time 150 / 250 ms, failure rate 2 % / 5 %). The
+    critical levels of coherence and failure rate are enforced over the whole plan, at validation
+    (the alias moves only when both hold); per batch, every level is reported and feeds the
+    RollbackPolicy triggers; processing time is reported, never enforced."""
 
     sample_size: int = Field(default=100, ge=1, le=10000)
     """Records sampled per batch for the quality checks."""
@@ -395,7 +446,10 @@ class MigrationPlanSpec(ApiModel):
     """Automatic starts after planning; Manual waits in Planning until approved (kubectl vector
     approve)."""
     paused: bool = False
-    """Stop launching Jobs (running ones finish); set back to false to resume."""
+    """A human's pause: no new Jobs while true (running ones finish); set back to false to resume.
+    A pause decided by a RollbackPolicy is recorded in status.pause instead, so a GitOps tool that
+    owns this spec never undoes it: setting paused to true and back to false (or clearing
+    status.pause) resumes such a plan and arms its policies again."""
     cutover: Cutover = Cutover.AUTOMATIC
     """Automatic swings the alias after validation passes; Manual waits for approval first
     (BlueGreen only)."""
@@ -404,7 +458,11 @@ class MigrationPlanSpec(ApiModel):
     Planning has shown its batches."""
     rollback: bool = False
     """Set to true to undo a Succeeded plan within previousCollectionRetention: the alias goes back
-    to the collection it served before the cutover, and the plan ends RolledBack."""
+    to the collection it served before the cutover, and the plan ends RolledBack. Works after an
+    earlier automatic pause too."""
+    retry: int = Field(default=0, ge=0, le=1_000_000)
+    """Raise it (e.g. from 0 to 1) to run a Failed plan's failed batches again: completed batches are
+    kept, only the ranges in status.failedRanges (and those never run) are embedded."""
     cutover_approved: bool = False
     """With cutover: Manual, set to true to swing the alias once validation has passed."""
     previous_collection_retention: str = Field(
@@ -479,13 +537,13 @@ class Throughput(ApiModel):
 
 
 class CoherenceSummary(ApiModel):
-    """Coherence over the sampled records (0..1)."""
+    """Coherence over the sampled records: cosines, so -1..1 (0.99 or more when healthy)."""
 
-    min: float | None = Field(default=None, ge=0, le=1)
+    min: float | None = Field(default=None, ge=MIN_COHERENCE, le=MAX_COHERENCE)
     """Lowest coherence of any sampled record."""
-    mean: float | None = Field(default=None, ge=0, le=1)
+    mean: float | None = Field(default=None, ge=MIN_COHERENCE, le=MAX_COHERENCE)
     """Mean coherence of the sampled records."""
-    max: float | None = Field(default=None, ge=0, le=1)
+    max: float | None = Field(default=None, ge=MIN_COHERENCE, le=MAX_COHERENCE)
     """Highest coherence of any sampled record."""
 
 
@@ -513,8 +571,10 @@ class BatchMetrics(ApiModel):
 
     batch: int = Field(ge=0)
     """Batch number."""
-    coherence: float | None = Field(default=None, ge=0, le=1)
-    """Mean coherence of the batch's sampled records."""
+    sequence: int | None = Field(default=None, ge=1)
+    """The order in which the plan took in its finished batches (1, 2, ...)."""
+    coherence: float | None = Field(default=None, ge=MIN_COHERENCE, le=MAX_COHERENCE)
+    """Mean coherence of the batch's sampled records (-1..1)."""
     failure_rate: float | None = Field(default=None, ge=0, le=1)
     """Share of the batch's records that were skipped."""
     processing_time_ms: float | None = Field(default=None, ge=0)
@@ -544,6 +604,9 @@ class PlanRollback(ApiModel):
     """When it fired."""
     completed: bool = False
     """All actions ran (an operator restarted before that finishes the rest, and only the rest)."""
+    resumed_at: datetime | None = None
+    """When a human resumed the plan after this execution paused it; the policies guard it again
+    from then on, over batches finished after that."""
 
 
 class BatchFailure(ApiModel):
@@ -557,6 +620,46 @@ class BatchFailure(ApiModel):
     """What happened, for a human."""
     time: datetime
     """When the failure was seen."""
+
+
+COMPACT_RANGES_PATTERN = r"^([0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)?$"
+
+
+class OperatorPause(ApiModel):
+    """A pause the operator decided on its own (a RollbackPolicy's Pause action)."""
+
+    by: str = Field(min_length=1, max_length=253)
+    """Who paused: RollbackPolicy/<name>."""
+    message: str = Field(default="", max_length=1024)
+    """Why, and how to resume."""
+    since: datetime
+    """When the plan was paused."""
+
+
+class PinnedTarget(ApiModel):
+    """The VectorCollection spec this plan works with, recorded when it prepared, so that editing
+    the collection mid-run never mixes two models or layouts in one physical collection."""
+
+    uid: str = Field(max_length=64)
+    """The VectorCollection's uid."""
+    generation: int = Field(ge=0)
+    """The metadata.generation of the spec that was pinned (kept in the plan's ConfigMap)."""
+    pinned_at: datetime
+    """When it was pinned."""
+
+
+class PostCutoverFigures(ApiModel):
+    """Measured on the new collection after the alias swing, for PostCutover triggers."""
+
+    recall_at_k: float | None = Field(default=None, ge=0, le=1)
+    """recall@10 of the serving search against an exhaustive one, for sampled stored vectors."""
+    search_latency_p95_ms: float | None = Field(default=None, ge=0)
+    """95th percentile latency of those searches, in milliseconds."""
+    measured_at: datetime | None = None
+    """When they were measured."""
+    window_ends_at: datetime | None = None
+    """When the last guarding policy's postCutoverWindow closes (as the policies stood at the
+    cutover); the collection served before is kept at least until then."""
 
 
 class MigrationPlanStatus(ApiModel):
@@ -578,9 +681,16 @@ class MigrationPlanStatus(ApiModel):
     completed_ranges: str | None = Field(
         default=None,
         max_length=MAX_COMPLETED_RANGES_LENGTH,
-        pattern=r"^([0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)?$",
+        pattern=COMPACT_RANGES_PATTERN,
     )
     """Batches done, as compact ranges of batch numbers, e.g. 0-99,120-130."""
+    failed_ranges: str | None = Field(
+        default=None, max_length=MAX_COMPLETED_RANGES_LENGTH, pattern=COMPACT_RANGES_PATTERN
+    )
+    """Batches that failed for good (retries exhausted, or the quality gate), e.g. 3,7-9: raise
+    spec.retry to run only them again."""
+    observed_retry: int | None = Field(default=None, ge=0)
+    """The spec.retry last acted on; Jobs of a retry carry it in their names."""
     recent_failures: list[BatchFailure] | None = Field(
         default=None, max_length=MAX_RECENT_FAILURES, json_schema_extra=list_type("atomic")
     )
@@ -597,10 +707,24 @@ class MigrationPlanStatus(ApiModel):
         default=None, max_length=MAX_RECENT_BATCHES, json_schema_extra=list_type("atomic")
     )
     """Quality of the latest finished batches, in the order they finished (at most 32)."""
-    trigger_since: dict[str, datetime] | None = Field(default=None, max_length=64)
+    trigger_since: dict[str, datetime] | None = Field(default=None, max_length=512)
     """For duration triggers: since when each crossed its threshold ("<policy>/<trigger index>")."""
+    batches_folded: int | None = Field(default=None, ge=0)
+    """How many finished batches the plan has taken in (the sequence of recentBatches)."""
+    guard_armed_after: int | None = Field(default=None, ge=0)
+    """Batch triggers read only batches taken in after this many (set when a human resumes a plan
+    a policy paused, so the same batches never fire twice)."""
     rollback: PlanRollback | None = None
-    """The rollback of this plan, once one fired."""
+    """The latest rollback of this plan (policy or manual), recorded step by step."""
+    pause: OperatorPause | None = None
+    """A pause a RollbackPolicy decided; cleared when a human resumes (spec.paused true then false,
+    or by removing this field)."""
+    target: PinnedTarget | None = None
+    """The VectorCollection spec this plan works with, pinned when it prepared."""
+    post_cutover: PostCutoverFigures | None = None
+    """Figures measured on the new collection after the cutover, while a policy's window is open."""
+    previous_retired_at: datetime | None = None
+    """When the collection the alias served before was dropped (after the retention)."""
     kopf: PreservedObject | None = None
     """Kopf's bookkeeping; not for users."""
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
+from vector_operator.api.bounds import MAX_EXECUTIONS, MAX_RECENT_BATCHES
 from vector_operator.api.conditions import Conditions
 from vector_operator.api.kubernetes_types import OBJECT_NAME_PATTERN, LabelSelector, ObjectMeta
 from vector_operator.api.model import (
@@ -21,8 +22,6 @@ from vector_operator.api.model import (
     validations,
 )
 from vector_operator.api.resource import AGE, API_VERSION, PrinterColumn, ResourceKind
-
-MAX_EXECUTIONS = 20
 
 
 class TriggerMetric(StrEnum):
@@ -108,16 +107,18 @@ class Trigger(ApiModel):
     )
 
     metric: TriggerMetric
-    """coherence (0..1, per batch), failureRate (0..1, per batch), processingTimeMs (micro-batch
-    encode time), searchLatencyP95Ms (canary searches on the alias) or recallAtK (0..1)."""
+    """coherence (per batch while Generating; the plan's mean later), failureRate (0..1, per batch),
+    processingTimeMs (micro-batch encode time), searchLatencyP95Ms or recallAtK (0..1). After the
+    cutover (PostCutover) recallAtK and searchLatencyP95Ms are measured on the new collection
+    itself, every probe interval, within the policy's own postCutoverWindow."""
     below: float | None = Field(default=None, ge=0)
     """Fire when the metric falls below this value (coherence, recallAtK)."""
     above: float | None = Field(default=None, ge=0)
     """Fire when the metric rises above this value (failureRate, processingTimeMs,
     searchLatencyP95Ms)."""
-    for_batches: int | None = Field(default=None, ge=1, le=1000)
-    """Fire only after this many consecutive batches crossed the threshold. Omitted (and no
-    forDuration): the first crossing fires."""
+    for_batches: int | None = Field(default=None, ge=1, le=MAX_RECENT_BATCHES)
+    """Fire only after this many consecutive batches crossed the threshold (1..32: a plan's status
+    keeps its last 32 batches). Omitted (and no forDuration): the first crossing fires."""
     for_duration: str | None = Field(
         default=None, max_length=32, json_schema_extra=validations(duration_rule("forDuration"))
     )
@@ -172,7 +173,8 @@ class RollbackPolicySpec(ApiModel):
     post_cutover_window: str = Field(
         default="30m", max_length=32, json_schema_extra=validations(duration_rule("postCutoverWindow"))
     )
-    """How long after the alias swing PostCutover triggers stay armed, e.g. 30m."""
+    """How long after the alias swing this policy's PostCutover triggers stay armed, e.g. 30m. The
+    collection the alias served before is kept at least this long, so RevertAlias can return to it."""
     actions: list[RollbackAction] = Field(
         min_length=1,
         max_length=4,
@@ -193,9 +195,11 @@ class RollbackPolicySpec(ApiModel):
             ),
         ),
     )
-    """What to do when a trigger fires, in this order: Pause (stop launching Jobs), Abort (stop
-    the plan for good, it ends RolledBack), RevertAlias (point the alias back at the previous
-    collection), DropPartialCollection (drop the collection the plan was filling)."""
+    """What to do when a trigger fires, in this order: Pause (stop launching Jobs until a human
+    resumes; recorded in the plan's status.pause, never written into its spec), Abort (stop the
+    plan for good, it ends RolledBack), RevertAlias (point the alias back at the previous
+    collection), DropPartialCollection (drop the collection the plan was filling). Each action is
+    recorded in the plan's status before the next one runs."""
 
 
 class StepResult(StrEnum):

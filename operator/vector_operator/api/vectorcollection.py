@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
+from vector_operator.api.bounds import SIMILARITY_RANGE
 from vector_operator.api.conditions import Conditions
 from vector_operator.api.kubernetes_types import ObjectMeta, SecretKeyReference
 from vector_operator.api.model import (
@@ -26,7 +27,13 @@ MIN_DIMENSION = 2
 MAX_DIMENSION = 32768
 # The operator names physical collections "<collectionName>__v<N>"; Milvus names end at 255.
 MAX_COLLECTION_NAME_LENGTH = 240
-RESERVED_FIELD_NAMES = ("id", "vector")
+PRIMARY_KEY_FIELD = "id"
+"""The primary key field of every physical collection: the source's key."""
+VECTOR_FIELD = "vector"
+"""The vector field of every physical collection."""
+RESERVED_FIELD_NAMES = (PRIMARY_KEY_FIELD, VECTOR_FIELD)
+DEFAULT_VARCHAR_KEY_LENGTH = 512
+"""primaryKey.maxLength when a VARCHAR key does not set it."""
 
 
 class MetricType(StrEnum):
@@ -283,7 +290,7 @@ class PrimaryKeySpec(ApiModel):
     type: PrimaryKeyType = PrimaryKeyType.INT64
     """INT64 for integer source keys, VARCHAR for text keys (UUIDs, slugs)."""
     max_length: int | None = Field(default=None, ge=1, le=65535)
-    """VARCHAR only: the longest key in bytes (1..65535); omitted: 512."""
+    """VARCHAR only: the longest key in bytes (1..65535); omitted: 512 (DEFAULT_VARCHAR_KEY_LENGTH)."""
 
 
 class EmbeddingDevice(StrEnum):
@@ -464,9 +471,9 @@ class IndexStatus(ApiModel):
 class CollectionQuality(ApiModel):
     """The latest collection-level quality probe on the serving alias."""
 
-    coherence: float | None = Field(default=None, ge=0, le=1)
+    coherence: float | None = Field(default=None, ge=SIMILARITY_RANGE[0], le=SIMILARITY_RANGE[1])
     """Mean cosine between stored vectors and a fresh reference encoding of their source text
-    (0..1; a healthy pipeline reads 0.99 or more)."""
+    (-1..1; a healthy pipeline reads 0.99 or more)."""
     recall_at_k: float | None = Field(default=None, ge=0, le=1)
     """Share of exact nearest neighbours that the index search returns, for sampled queries
     (0..1)."""
