@@ -26,7 +26,10 @@ def listening_on_host(pids: list[int]) -> set[tuple[str, int]]:
     inodes = set()
     for pid in pids:
         for fd in Path(f"/proc/{pid}/fd").iterdir():
-            target = os.readlink(fd)
+            try:
+                target = os.readlink(fd)
+            except FileNotFoundError:  # closed since it was listed: not a listening socket
+                continue
             if target.startswith("socket:["):
                 inodes.add(target[len("socket:[") : -1])
     found = set()
