@@ -40,7 +40,8 @@ import numpy as np
 from pymilvus import DataType, MilvusClient
 
 from localcluster.milvus_lite import MilvusLiteServer
-from vector_operator.worker.assignment import ModelSettings, WorkerAssignment
+from vector_operator.api.vectorcollection import EmbeddingSpec
+from vector_operator.contract.assignment import WorkerAssignment
 from vector_operator.worker.batch_run import BatchRun
 from vector_operator.worker.embedding_model import EmbeddingModel, load_embedding_model
 
@@ -138,7 +139,7 @@ def worker_run(
             "source": {
                 "sql": {"urlEnv": URL_ENV, "table": "articles", "primaryKey": "id", "textColumns": ["body"]}
             },
-            "model": {"name": MODEL},
+            "model": {"model": MODEL},
         }
     )
     run = BatchRun(assignment, {URL_ENV: f"sqlite:///{database}"}, model=model)
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         client = MilvusClient(uri=server.uri)
         try:
-            model = load_embedding_model(ModelSettings(name=MODEL))
+            model = load_embedding_model(EmbeddingSpec(model=MODEL))
             tokens = [len(ids) for ids in model.model.tokenizer(texts[:500])["input_ids"]]
             print(
                 f"{len(texts)} texts of 30-80 words ({min(tokens)}-{max(tokens)} tokens, median "

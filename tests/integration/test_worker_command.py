@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ def test_a_model_that_is_not_available_offline_is_a_permanent_failure(
         milvus_uri=milvus_server.uri,
         collection=collection,
         table="articles",
-        model={"name": "BAAI/bge-small-en-v1.5"},
+        model={"model": "BAAI/bge-small-en-v1.5"},
     )
     exit_code, _, result = run_command(
         document, tmp_path, SOURCE_DATABASE_URL=small_database, HF_HUB_CACHE=str(tmp_path / "empty-cache")
@@ -86,7 +87,7 @@ def test_a_model_that_is_not_available_offline_is_a_permanent_failure(
 
 
 def test_an_invalid_assignment_is_a_permanent_failure(tmp_path: Path) -> None:
-    exit_code, _, result = run_command({"version": 1, "batch": {"plan": "p", "index": 0}}, tmp_path)
+    exit_code, _, result = run_command({"version": 2, "batch": {"plan": "p", "index": 0}}, tmp_path)
     assert exit_code == 2
     assert (result["status"], result["reason"]) == ("Failed", "InvalidAssignment")
     assert "milvus: Field required" in result["message"]
@@ -126,3 +127,47 @@ def test_sigterm_stops_the_worker_with_a_result_that_says_so(
     assert exit_code == 143
     assert (result["status"], result["reason"]) == ("Failed", "Terminated")
     assert result["records"]["read"] < 20_000
+
+
+def test_sigterm_writes_the_result_within_the_grace_period_even_over_huge_rows(
+    milvus_server: MilvusLiteServer, new_collection: Any, tmp_path: Path
+) -> None:
+    """Rows of 120,000 characters (a view makes them as they are read) and a SIGTERM while the
+    worker is busy with them: the result is written at once, well inside a pod's 30 s grace period,
+    whatever the reading or encoding threads are in the middle of; the texts are cut by the database
+    to what the model's window can read, so no stage ever holds a huge page or a huge call."""
+    path = tmp_path / "huge.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE base (id INTEGER PRIMARY KEY, title TEXT)")
+        connection.executemany(
+            "INSERT INTO base VALUES (?, ?)", [(key, f"Article {key}") for key in range(6000)]
+        )
+        connection.execute(
+            "CREATE VIEW articles AS SELECT id, title,"
+            " CAST(replace(hex(zeroblob(20000)), '00', 'token ') AS TEXT) AS body FROM base"
+        )
+    assignment = sql_assignment(milvus_uri=milvus_server.uri, collection=new_collection(), table="articles")
+    termination = tmp_path / "termination-log"
+    environ = {
+        **os.environ,
+        "SOURCE_DATABASE_URL": f"sqlite:///{path}",
+        "VO_ASSIGNMENT": json.dumps(assignment),
+        "TERMINATION_MESSAGE_PATH": str(termination),
+    }
+    process = subprocess.Popen(
+        [VECTOR_OPERATOR, "worker"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "reading table articles" in line:
+            break
+    time.sleep(6)  # reading, tokenizing and encoding are all under way
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    exit_code = process.wait(timeout=300)
+    took = time.monotonic() - signalled
+    result = json.loads(termination.read_text())
+    assert exit_code == 143
+    assert result["reason"] == "Terminated"
+    assert result["records"]["upserted"] < 6000
+    assert took < 15, f"the result came {took:.1f} s after SIGTERM: past a pod's grace period"

@@ -48,7 +48,7 @@ def test_jsonl_records_of_a_range_land_in_milvus_by_string_key(
             }
         },
         "keyRange": {"start": 10, "end": 110},
-        "model": {"name": MODEL},
+        "model": {"model": MODEL},
         "quality": {"sampleSize": 30},
     }
     run = run_worker(document)

@@ -14,11 +14,12 @@ import pytest
 import sqlalchemy as sa
 from worker_support import PostgresServer
 
-from vector_operator.worker.assignment import FileFormat, KeyRange
-from vector_operator.worker.records import UndecodableText
-from vector_operator.worker.sources import SourceMisconfigured, SourceUnavailable
-from vector_operator.worker.sources.files import FileRecordsSource
-from vector_operator.worker.sources.sql import SqlTableSource
+from vector_operator.api.migrationplan import FileFormat
+from vector_operator.contract.assignment import KeyRange
+from vector_operator.sources import SourceMisconfigured, SourceUnavailable
+from vector_operator.sources.files import FileRecordsSource
+from vector_operator.sources.records import UndecodableText
+from vector_operator.sources.sql_pages import SqlTableSource
 
 
 def read_all(source: SqlTableSource | FileRecordsSource) -> tuple[list[object], int]:
@@ -72,7 +73,7 @@ def test_sqlite_string_keys_and_open_bounds(sqlite_url: str) -> None:
     assert keys == [f"note-{key:04d}" for key in range(501, 1000, 3)]
 
 
-def test_sqlite_fields_are_columns_or_sql_expressions(sqlite_url: str) -> None:
+def test_sqlite_fields_are_columns_or_constants(sqlite_url: str) -> None:
     source = sql_source(sqlite_url, key_range=KeyRange(start=300, end=304))
     rows = [row for page in source.pages() for row in page]
     assert [(row.key, row.text_values, row.field_values) for row in rows] == [

@@ -13,7 +13,8 @@ from pymilvus import MilvusClient
 from worker_support import MODEL, article_texts, entity_count, sql_assignment
 
 from localcluster.milvus_lite import MilvusLiteServer
-from vector_operator.worker.assignment import CollectionTarget, MetricType, MilvusTarget, ModelSettings
+from vector_operator.api.vectorcollection import EmbeddingSpec, MetricType
+from vector_operator.contract.assignment import CollectionTarget, MilvusTarget
 from vector_operator.worker.embedding_model import load_embedding_model
 from vector_operator.worker.milvus_collection import MilvusCollection
 from vector_operator.worker.quality import SampledRecord, measure_quality
@@ -160,7 +161,7 @@ def test_a_short_max_seq_length_lowers_coherence(
     milvus_server: MilvusLiteServer, new_collection: Any, run_worker: Any, database: str
 ) -> None:
     collection = new_collection(varchar_fields=VARCHAR_FIELDS)
-    settings = {"name": MODEL, "maxSeqLength": 16}
+    settings = {"model": MODEL, "maxSeqLength": 16}
     run = run_worker(assignment(milvus_server, collection, model=settings), SOURCE_DATABASE_URL=database)
     assert run.exit_code == 0, run.result
     coherence = run.result["quality"]["coherence"]
@@ -186,7 +187,7 @@ def test_vectors_swapped_between_ids_lower_coherence(
         {"name": collection, "dimension": 384, "scalarFields": SCALAR_FIELDS, "searchParams": {"ef": 64}}
     )
     stored = MilvusCollection(MilvusTarget(uri=milvus_server.uri), target, token=None)
-    model = load_embedding_model(ModelSettings(name=MODEL))
+    model = load_embedding_model(EmbeddingSpec(model=MODEL))
     with sqlite3.connect(database.removeprefix("sqlite:///")) as connection:
         sample = [
             SampledRecord(key, f"{title}\n{body}")
@@ -257,7 +258,7 @@ def test_unnormalised_vectors_under_ip_are_flagged(
 ) -> None:
     collection = new_collection(metric="IP", varchar_fields=VARCHAR_FIELDS)
     document = assignment(
-        milvus_server, collection, key_range={"end": 60}, model={"name": MODEL, "normalize": False}
+        milvus_server, collection, key_range={"end": 60}, model={"model": MODEL, "normalize": False}
     )
     document["collection"]["metricType"] = "IP"
     run = run_worker(document, SOURCE_DATABASE_URL=database)

@@ -91,7 +91,7 @@ def sql_assignment(
     else:
         sql["textColumns"] = text_columns or ["title", "body"]
     document: dict[str, Any] = {
-        "version": 1,
+        "version": 2,
         "batch": {"namespace": "tests", "plan": "worker-it", "index": 0},
         "milvus": {"uri": milvus_uri, "timeoutS": 30},
         "collection": {
@@ -103,7 +103,7 @@ def sql_assignment(
         },
         "source": {"sql": sql},
         "keyRange": key_range or {},
-        "model": {"name": MODEL},
+        "model": {"model": MODEL},
         "quality": {"sampleSize": 100},
     }
     for section, value in sections.items():

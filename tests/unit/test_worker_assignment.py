@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from vector_operator.worker.assignment import (
+from vector_operator.api.vectorcollection import MetricType
+from vector_operator.contract.assignment import (
     InvalidAssignment,
-    MetricType,
+    NumericBound,
     WorkerAssignment,
+    key_value,
     load_assignment,
 )
+from vector_operator.contract.field_values import Column, Constant, parse_field_value
 
 
 def assignment_document(**changes: Any) -> dict[str, Any]:
     document: dict[str, Any] = {
-        "version": 1,
+        "version": 2,
         "batch": {"namespace": "search", "plan": "nodes-backfill", "index": 3},
         "milvus": {"uri": "http://milvus:19530", "tokenEnv": "MILVUS_TOKEN"},
         "collection": {
@@ -38,7 +42,7 @@ def assignment_document(**changes: Any) -> dict[str, Any]:
             }
         },
         "keyRange": {"start": 1000, "end": 2000},
-        "model": {"name": "sentence-transformers/all-MiniLM-L6-v2"},
+        "model": {"model": "sentence-transformers/all-MiniLM-L6-v2"},
     }
     document.update(changes)
     return document
@@ -62,6 +66,45 @@ def test_a_file_wins_over_the_environment(tmp_path: Path) -> None:
     assert (assignment.key_range.start, assignment.key_range.end) == ("a", "m")
 
 
+def test_key_bounds_are_left_for_the_database_to_order() -> None:
+    # A case-insensitive collation puts "a" before "B"; Python would not. The worker never compares.
+    collated = load_assignment(
+        None, {"VO_ASSIGNMENT": json.dumps(assignment_document(keyRange={"start": "a", "end": "B"}))}
+    )
+    assert (collated.key_range.start, collated.key_range.end) == ("a", "B")
+    numeric = load_assignment(
+        None,
+        {
+            "VO_ASSIGNMENT": json.dumps(
+                assignment_document(keyRange={"start": {"numeric": "10.50"}, "end": 11})
+            )
+        },
+    )
+    assert numeric.key_range.start == NumericBound(numeric="10.50")
+    assert key_value(numeric.key_range.start) == Decimal("10.50")
+
+
+def test_field_values_are_columns_or_constants_never_sql() -> None:
+    assert parse_field_value("category") == Column("category")
+    assert parse_field_value("'nodes'") == Constant("nodes")
+    assert parse_field_value("'it''s'") == Constant("it's")
+    assert parse_field_value("-1.5") == Constant(-1.5)
+    assert parse_field_value("42") == Constant(42)
+    assert parse_field_value("true") == Constant(True)
+    for sql in ("upper(title)", "1; DROP TABLE nodes", "title || body", "(SELECT secret FROM users)"):
+        with pytest.raises(ValueError, match="SQL expressions are not accepted"):
+            parse_field_value(sql)
+    document = assignment_document()
+    document["source"]["sql"]["fields"] = {"source_table": "(SELECT password FROM users)"}
+    with pytest.raises(InvalidAssignment, match="SQL expressions are not accepted"):
+        load_assignment(None, {"VO_ASSIGNMENT": json.dumps(document)})
+
+
+def test_an_assignment_of_another_version_is_refused_with_what_to_do() -> None:
+    with pytest.raises(InvalidAssignment, match=r"assignment version 1, but this worker reads version 2"):
+        load_assignment(None, {"VO_ASSIGNMENT": json.dumps(assignment_document(version=1))})
+
+
 def test_round_trips_in_camel_case() -> None:
     assignment = WorkerAssignment.model_validate(assignment_document())
     dumped = assignment.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -77,11 +120,10 @@ def test_no_assignment_says_how_to_give_one() -> None:
 @pytest.mark.parametrize(
     ("changes", "complaint"),
     [
-        ({"keyRange": {"start": 5, "end": 5}}, "the key range is empty"),
-        ({"keyRange": {"start": 5, "end": "z"}}, "both be integers or both be strings"),
+        ({"keyRange": {"start": {"numeric": "1e5"}}}, "keyRange.start"),
         ({"encode": {"minBatchSize": 64, "maxBatchSize": 16}}, "must not exceed maxBatchSize"),
         ({"milvus": {"uri": "http://m", "tokenEnv": "not a name"}}, "milvus.tokenEnv"),
-        ({"model": {"name": "m", "truncateDim": 256}}, "must equal collection.dimension"),
+        ({"model": {"model": "m", "truncateDim": 256}}, "must equal collection.dimension"),
         ({"source": {}}, "exactly one of sql and files"),
         ({"colection": {}}, "colection: Extra inputs are not permitted"),
     ],
@@ -94,7 +136,7 @@ def test_invalid_assignments_say_what_is_wrong(changes: dict[str, Any], complain
 def test_sql_source_needs_exactly_one_way_to_build_text() -> None:
     document = assignment_document()
     document["source"]["sql"]["textColumns"] = ["title"]
-    with pytest.raises(InvalidAssignment, match="exactly one of textColumns and textTemplate"):
+    with pytest.raises(InvalidAssignment, match="exactly one of the text columns and textTemplate"):
         load_assignment(None, {"VO_ASSIGNMENT": json.dumps(document)})
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from vector_operator.worker.assignment import PrimaryKey, PrimaryKeyType, ScalarField, ScalarType
+from vector_operator.api.vectorcollection import PrimaryKeySpec as PrimaryKey
+from vector_operator.api.vectorcollection import PrimaryKeyType, ScalarField
+from vector_operator.api.vectorcollection import ScalarFieldType as ScalarType
+from vector_operator.contract.result import SkipReason
+from vector_operator.sources.records import UndecodableText
 from vector_operator.worker.field_mapping import FieldMapper
-from vector_operator.worker.records import SkipReason, UndecodableText
 
 FIELDS = [
     ScalarField(name="title", type=ScalarType.VARCHAR, max_length=8),

@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vector_operator.worker.assignment import ScalarField, ScalarType
+from vector_operator.api.vectorcollection import ScalarField
+from vector_operator.api.vectorcollection import ScalarFieldType as ScalarType
+from vector_operator.sources.records import SourceRow
 from vector_operator.worker.batch_optimizer import BatchOptimizer
 from vector_operator.worker.field_mapping import FieldMapper
-from vector_operator.worker.pipeline import Pipeline
+from vector_operator.worker.pipeline import CHARS_PER_TOKEN_BOUND, Pipeline, text_char_limit
 from vector_operator.worker.quality import QualitySample
-from vector_operator.worker.records import SourceRow
 from vector_operator.worker.text_building import TextBuilder
 from vector_operator.worker.vector_checks import VectorChecker
 
@@ -37,9 +38,11 @@ class HashEncoder:
 
     def __init__(self) -> None:
         self.batch_sizes: list[int] = []
+        self.longest_text = 0
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         self.batch_sizes.append(len(texts))
+        self.longest_text = max(self.longest_text, *(len(text) for text in texts))
         return np.stack([vector_of(text) for text in texts])
 
 
@@ -104,6 +107,7 @@ def pipeline(
         sample=QualitySample(20, seed="test"),
         primary_key_field="id",
         vector_field="vector",
+        max_text_chars=bounds.get("max_text_chars", 100_000),
         stop=threading.Event(),
     )
 
@@ -154,6 +158,19 @@ def test_texts_longer_than_the_model_limit_are_counted() -> None:
     counts = pipeline(ListSource(rows(200)), HashEncoder(), MemoryCollection()).run()
     # record k has 2 + (3 + k % 20) words, plus 2 special tokens: above 12 tokens from k % 20 >= 6
     assert counts.truncated == sum(1 for key in range(200) if key % 20 >= 6)
+
+
+def test_a_huge_text_reaches_the_model_cut_to_what_its_window_can_read() -> None:
+    huge = rows(50)
+    huge[7] = SourceRow(key=7, text_values={"body": "word " * 2_000_000}, field_values={"n": 7})  # 10 MB
+    limit = text_char_limit(HashEncoder.max_seq_length)
+    encoder, collection = HashEncoder(), MemoryCollection()
+    counts = pipeline(ListSource(huge), encoder, collection, max_text_chars=limit).run()
+    assert encoder.longest_text == limit  # never the 10 MB the row holds
+    assert counts.upserted == 50
+    assert counts.truncated >= 1
+    # What the model reads of it is unchanged: its window is far smaller than the cut.
+    assert limit >= HashEncoder.max_seq_length * CHARS_PER_TOKEN_BOUND
 
 
 def test_a_failed_write_stops_the_pipeline_and_is_raised() -> None:

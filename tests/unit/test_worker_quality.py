@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vector_operator.worker.assignment import MetricType
+from vector_operator.api.vectorcollection import MetricType
 from vector_operator.worker.quality import (
     QualitySample,
     cosine_rows,

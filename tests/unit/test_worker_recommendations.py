@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from vector_operator.worker.assignment import MetricType
+from vector_operator.api.vectorcollection import MetricType
+from vector_operator.contract.result import Anomalies, BatchSizes, CoherenceStats, QualityResult, RecordCounts
 from vector_operator.worker.recommendations import BatchFacts, recommend
-from vector_operator.worker.result import Anomalies, BatchSizes, CoherenceStats, QualityResult, RecordCounts
 
 
 def facts(**changes: Any) -> BatchFacts:

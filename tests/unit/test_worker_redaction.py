@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from vector_operator.worker.assignment import WorkerAssignment
+from vector_operator.contract.assignment import WorkerAssignment
 from vector_operator.worker.redaction import Redactor, secret_values
 
 ASSIGNMENT = WorkerAssignment.model_validate(
@@ -14,7 +14,7 @@ ASSIGNMENT = WorkerAssignment.model_validate(
         "milvus": {"uri": "http://milvus:19530", "tokenEnv": "MILVUS_TOKEN"},
         "collection": {"name": "c", "dimension": 4},
         "source": {"sql": {"urlEnv": "SOURCE_URL", "table": "t", "primaryKey": "id", "textColumns": ["x"]}},
-        "model": {"name": "m"},
+        "model": {"model": "m"},
     }
 )
 ENVIRON = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from vector_operator.worker.result import (
+from vector_operator.contract.result import (
     BatchReference,
     BatchSizes,
     CoherenceStats,

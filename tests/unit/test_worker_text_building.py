@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vector_operator.worker.records import SkipReason, UndecodableText
+from vector_operator.contract.result import SkipReason
+from vector_operator.sources.records import UndecodableText
 from vector_operator.worker.text_building import InvalidTemplate, TextBuilder, template_columns
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vector_operator.worker.records import SkipReason
+from vector_operator.contract.result import SkipReason
 from vector_operator.worker.vector_checks import VectorChecker
 
 

@@ -1,78 +1,55 @@
 """The worker's assignment: everything one embedding Job needs, as the MigrationPlan controller
 writes it into the pod.
 
-This is the contract between the controller and the worker. The controller serialises a
-:class:`WorkerAssignment` to JSON (camelCase keys) and hands it over in the environment variable
-``VO_ASSIGNMENT`` (or as a file, ``vector-operator worker --assignment FILE``). It never carries a
-secret: where a credential is needed it names the environment variable that holds it (the pod
-takes those from Secrets with ``env[].valueFrom.secretKeyRef``), and the worker reads that
-variable and nothing else.
+The controller serialises a :class:`WorkerAssignment` to JSON (camelCase keys) and hands it over
+in the environment variable ``VO_ASSIGNMENT`` (or as a file, ``vector-operator worker
+--assignment FILE``). It never carries a secret: where a credential is needed it names the
+environment variable that holds it (the pod takes those from Secrets with
+``env[].valueFrom.secretKeyRef``), and the worker reads that variable and nothing else.
+
+The source, model, micro-batching and scalar-field shapes are the API's own models, so their
+fields, bounds and defaults are defined once, in :mod:`vector_operator.api`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from enum import StrEnum
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, StringConstraints, ValidationError, model_validator
+
+from vector_operator.api.migrationplan import EncodeBatching, FileRecords, QualitySpec, SqlTable
+from vector_operator.api.model import ApiModel
+from vector_operator.api.vectorcollection import (
+    MAX_DIMENSION,
+    MIN_DIMENSION,
+    PRIMARY_KEY_FIELD,
+    VECTOR_FIELD,
+    EmbeddingSpec,
+    MetricType,
+    MilvusConnection,
+    PrimaryKeySpec,
+    ScalarField,
+    VectorCollectionSpec,
+)
+from vector_operator.contract.field_values import parse_field_value
 
 ASSIGNMENT_ENV = "VO_ASSIGNMENT"
 """The environment variable that holds the assignment as JSON."""
-ASSIGNMENT_VERSION: Literal[1] = 1
+ASSIGNMENT_VERSION: Literal[2] = 2
+"""2: the API's models for source, model and encode settings; typed numeric key bounds; field
+values are columns or constants."""
 
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=253)]
 """The name of an environment variable (never its value)."""
 MilvusName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255)]
-"""A Milvus collection, field or database name."""
-ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-KeyBound = int | Annotated[str, StringConstraints(max_length=65535)]
+"""A Milvus collection or database name."""
 
 
-class AssignmentModel(BaseModel):
-    """camelCase on the wire, snake_case in Python, unknown keys refused, immutable."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-        use_attribute_docstrings=True,
-    )
-
-
-class MetricType(StrEnum):
-    L2 = "L2"
-    IP = "IP"
-    COSINE = "COSINE"
-
-
-class Device(StrEnum):
-    CPU = "cpu"
-    CUDA = "cuda"
-    AUTO = "auto"
-
-
-class ScalarType(StrEnum):
-    VARCHAR = "VARCHAR"
-    INT64 = "INT64"
-    INT32 = "INT32"
-    FLOAT = "FLOAT"
-    DOUBLE = "DOUBLE"
-    BOOL = "BOOL"
-    JSON = "JSON"
-
-
-class FileFormat(StrEnum):
-    JSONL = "JSONL"
-    PARQUET = "Parquet"
-    CSV = "CSV"
-
-
-class BatchIdentity(AssignmentModel):
+class BatchIdentity(ApiModel):
     """Which plan and which batch this Job is; echoed in the result and the logs."""
 
     namespace: str = Field(default="", max_length=63)
@@ -81,15 +58,17 @@ class BatchIdentity(AssignmentModel):
     """The batch number within the plan."""
 
 
-class MilvusTarget(AssignmentModel):
+class MilvusTarget(ApiModel):
     """The Milvus to write to."""
 
     uri: str = Field(min_length=1, max_length=2048)
     """e.g. http://milvus.milvus.svc:19530 or https://... (TLS)."""
-    database: MilvusName = "default"
+    database: MilvusName = MilvusConnection.model_fields["database"].default
     token_env: EnvVarName | None = None
     """The environment variable holding the token (or user:password); unset: no authentication."""
-    ca_file: str | None = None
+    tls: bool = False
+    """Connect over TLS (an https:// uri implies it)."""
+    ca_file: str | None = Field(default=None, max_length=1024)
     """PEM CA bundle that signed Milvus's certificate (a mounted Secret); unset: system trust."""
     server_name: str | None = Field(default=None, max_length=253)
     """The name to verify Milvus's certificate against, when it differs from the uri's host."""
@@ -97,91 +76,63 @@ class MilvusTarget(AssignmentModel):
     """Deadline of one Milvus call (pymilvus retries transient failures within it)."""
 
 
-class PrimaryKeyType(StrEnum):
-    INT64 = "INT64"
-    VARCHAR = "VARCHAR"
-
-
-DEFAULT_VARCHAR_KEY_LENGTH = 512
-
-
-class PrimaryKey(AssignmentModel):
-    """The collection's primary key field type (VectorCollection spec.primaryKey)."""
-
-    type: PrimaryKeyType = PrimaryKeyType.INT64
-    max_length: int | None = Field(default=None, ge=1, le=65535)
-    """VARCHAR: the longest key in UTF-8 bytes; unset: 512."""
-
-
-class ScalarField(AssignmentModel):
-    name: MilvusName
-    type: ScalarType
-    max_length: int | None = Field(default=None, ge=1, le=65535)
-    """VARCHAR: the longest value in UTF-8 bytes."""
-
-
-class CollectionTarget(AssignmentModel):
+class CollectionTarget(ApiModel):
     """The physical collection (not the alias) this Job fills, as the operator created it."""
 
     name: MilvusName
-    primary_key_field: MilvusName = "id"
-    primary_key: PrimaryKey = Field(default_factory=PrimaryKey)
-    vector_field: MilvusName = "vector"
-    dimension: int = Field(ge=2, le=32768)
-    metric_type: MetricType = MetricType.COSINE
+    primary_key: PrimaryKeySpec = Field(default_factory=PrimaryKeySpec)
+    dimension: int = Field(ge=MIN_DIMENSION, le=MAX_DIMENSION)
+    metric_type: MetricType = VectorCollectionSpec.model_fields["metric_type"].default
     scalar_fields: list[ScalarField] = Field(default_factory=list, max_length=64)
     search_params: dict[str, int | float] = Field(default_factory=dict)
     """The serving search parameters (nprobe, ef); the retrievability check searches with them."""
 
+    @property
+    def primary_key_field(self) -> str:
+        return PRIMARY_KEY_FIELD
 
-class SqlSource(AssignmentModel):
-    """One table read through SQLAlchemy, in primary-key order."""
+    @property
+    def vector_field(self) -> str:
+        return VECTOR_FIELD
+
+
+def _check_text_and_fields(columns: list[str] | None, template: str | None, fields: dict[str, str]) -> None:
+    if (columns is None) == (template is None):
+        raise ValueError("set exactly one of the text columns and textTemplate")
+    for value in fields.values():
+        parse_field_value(value)
+
+
+class SqlSource(SqlTable):
+    """One table read through SQLAlchemy, in the database's primary-key order."""
 
     url_env: EnvVarName
     """The environment variable holding the SQLAlchemy URL (it carries the password)."""
-    table: str = Field(
-        min_length=1, max_length=255, pattern=r"^([A-Za-z_][A-Za-z0-9_$]*[.])?[A-Za-z_][A-Za-z0-9_$]*$"
-    )
-    primary_key: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$")
-    text_columns: list[ColumnName] | None = Field(default=None, min_length=1, max_length=32)
-    text_template: str | None = Field(default=None, min_length=1, max_length=4096)
-    fields: dict[MilvusName, str] = Field(default_factory=dict, max_length=64)
-    """Scalar field -> column name or SQL expression, e.g. {"source_table": "'nodes'"}."""
 
     @model_validator(mode="after")
-    def _exactly_one_text_source(self) -> Self:
-        if (self.text_columns is None) == (self.text_template is None):
-            raise ValueError("set exactly one of textColumns and textTemplate")
+    def _text_and_fields(self) -> Self:
+        _check_text_and_fields(self.text_columns, self.text_template, self.fields or {})
         return self
 
 
-class FileSource(AssignmentModel):
+class FileSource(FileRecords):
     """Records from JSONL, Parquet or CSV files; the key range counts records in file order."""
 
-    format: FileFormat
-    path: str = Field(min_length=1, max_length=1024)
-    """A file or a glob (files are read in name order)."""
-    id_field: ColumnName
-    text_fields: list[ColumnName] | None = Field(default=None, min_length=1, max_length=32)
-    text_template: str | None = Field(default=None, min_length=1, max_length=4096)
-    fields: dict[MilvusName, ColumnName] = Field(default_factory=dict, max_length=64)
-    """Scalar field -> record key or column."""
-
     @model_validator(mode="after")
-    def _exactly_one_text_source(self) -> Self:
-        if (self.text_fields is None) == (self.text_template is None):
-            raise ValueError("set exactly one of textFields and textTemplate")
+    def _text_and_fields(self) -> Self:
+        _check_text_and_fields(self.text_fields, self.text_template, self.fields or {})
         return self
 
 
-class Source(AssignmentModel):
+class Source(ApiModel):
     sql: SqlSource | None = None
     files: FileSource | None = None
 
     @property
     def fields(self) -> dict[str, str]:
-        """Scalar field -> where its value comes from."""
-        return dict(self.sql.fields if self.sql else self.files.fields if self.files else {})
+        """Scalar field -> where its value comes from (see field_values)."""
+        chosen = self.sql or self.files
+        return dict(chosen.fields or {}) if chosen is not None else {}
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Self:
@@ -190,88 +141,81 @@ class Source(AssignmentModel):
         return self
 
 
-class KeyRange(AssignmentModel):
+class NumericBound(ApiModel):
+    """A key bound of a NUMERIC / DECIMAL key column, as exact decimal text."""
+
+    numeric: str = Field(pattern=r"^-?[0-9]+([.][0-9]+)?$", max_length=128)
+
+
+KeyBound = int | Annotated[str, StringConstraints(max_length=65535)] | NumericBound
+"""A batch bound as it travels: an integer, a text, or an exact decimal."""
+KeyValue = int | str | Decimal
+"""A batch bound as the database compares it."""
+
+
+def key_bound(value: KeyValue) -> KeyBound:
+    """The travelling form of a key value."""
+    if isinstance(value, Decimal):
+        return NumericBound(numeric=format(value, "f"))
+    return value
+
+
+def key_value(bound: KeyBound) -> KeyValue:
+    """The value a bound stands for, to be compared by the database (never by Python: a database's
+    collation or numeric type orders differently)."""
+    if isinstance(bound, NumericBound):
+        try:
+            return Decimal(bound.numeric)
+        except InvalidOperation:  # the pattern admits only decimals; kept for mypy's sake
+            raise ValueError(f"{bound.numeric!r} is not a decimal") from None
+    return bound
+
+
+class KeyRange(ApiModel):
     """The half-open range [start, end) of primary keys (SQL) or record numbers (files) this Job
-    owns. A missing bound is open."""
+    owns, in the source's own order. A missing bound is open."""
 
     start: KeyBound | None = None
     end: KeyBound | None = None
 
-    @model_validator(mode="after")
-    def _ordered_bounds_of_one_type(self) -> Self:
-        if self.start is None or self.end is None:
-            return self
-        if type(self.start) is not type(self.end):
-            raise ValueError("start and end must both be integers or both be strings")
-        if self.start >= self.end:  # type: ignore[operator]  # same type, checked above
-            raise ValueError(f"the key range is empty: start {self.start!r} is not below end {self.end!r}")
-        return self
 
-
-class ModelSettings(AssignmentModel):
-    """The sentence-transformers model, as the VectorCollection declares it."""
-
-    name: str = Field(min_length=1, max_length=512)
-    """A model id (resolved offline: bundled, or in the Hugging Face cache) or a local path."""
-    normalize: bool = True
-    device: Device = Device.CPU
-    truncate_dim: int | None = Field(default=None, ge=2, le=32768)
-    max_seq_length: int | None = Field(default=None, ge=1, le=32768)
-    """Cut input to this many tokens (faster, less faithful); unset: the model's own limit."""
-
-
-class EncodeBounds(AssignmentModel):
-    """Adaptive micro-batching: the batch size moves within the bounds towards the target latency."""
-
-    min_batch_size: int = Field(default=16, ge=1, le=4096)
-    max_batch_size: int = Field(default=1024, ge=1, le=4096)
-    target_batch_latency_ms: int = Field(default=100, ge=1, le=60000)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.min_batch_size > self.max_batch_size:
-            raise ValueError(
-                f"minBatchSize ({self.min_batch_size}) must not exceed maxBatchSize ({self.max_batch_size})"
-            )
-        return self
-
-
-class QualitySettings(AssignmentModel):
-    sample_size: int = Field(default=100, ge=1, le=10000)
+class QualitySettings(ApiModel):
+    sample_size: int = Field(default=QualitySpec.model_fields["sample_size"].default, ge=1, le=10000)
     """Records sampled from this batch for coherence and retrievability."""
 
 
-class WorkerAssignment(AssignmentModel):
+class WorkerAssignment(ApiModel):
     """One embedding Job's work."""
 
-    version: Literal[1] = ASSIGNMENT_VERSION
+    version: Literal[2] = ASSIGNMENT_VERSION
     batch: BatchIdentity
     milvus: MilvusTarget
     collection: CollectionTarget
     source: Source
     key_range: KeyRange = Field(default_factory=KeyRange)
-    model: ModelSettings
-    encode: EncodeBounds = Field(default_factory=EncodeBounds)
+    model: EmbeddingSpec
+    encode: EncodeBatching = Field(default_factory=EncodeBatching)
     quality: QualitySettings = Field(default_factory=QualitySettings)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.encode.min_batch_size > self.encode.max_batch_size:
+            raise ValueError(
+                f"encode.minBatchSize ({self.encode.min_batch_size}) must not exceed maxBatchSize"
+                f" ({self.encode.max_batch_size})"
+            )
         if self.model.truncate_dim is not None and self.model.truncate_dim != self.collection.dimension:
             raise ValueError(
                 f"model.truncateDim ({self.model.truncate_dim}) must equal collection.dimension "
                 f"({self.collection.dimension})"
             )
+        bounds = (self.key_range.start, self.key_range.end)
         if self.source.files is not None and any(
-            isinstance(bound, str) for bound in (self.key_range.start, self.key_range.end)
+            bound is not None and (not isinstance(bound, int) or bound < 0) for bound in bounds
         ):
-            raise ValueError("a files source counts records: keyRange bounds must be integers")
-        if self.source.files is not None and any(
-            isinstance(bound, int) and bound < 0 for bound in (self.key_range.start, self.key_range.end)
-        ):
-            raise ValueError("a files source counts records from 0: keyRange bounds must not be negative")
-        mapped = set(self.source.fields)
+            raise ValueError("a files source counts records from 0: keyRange bounds must be integers >= 0")
         declared = {field.name for field in self.collection.scalar_fields}
-        if unknown := sorted(mapped - declared):
+        if unknown := sorted(set(self.source.fields) - declared):
             raise ValueError(
                 f"source fields {unknown} are not scalar fields of the collection {sorted(declared)}"
             )
@@ -297,9 +241,16 @@ def load_assignment(assignment_file: Path | None, environ: Mapping[str, str]) ->
     else:
         raise InvalidAssignment(f"no assignment: set ${ASSIGNMENT_ENV} (JSON) or pass --assignment FILE")
     try:
-        return WorkerAssignment.model_validate(json.loads(document))
+        raw = json.loads(document)
     except json.JSONDecodeError as error:
         raise InvalidAssignment(f"{origin} is not JSON: {error.msg} at line {error.lineno}") from None
+    if isinstance(raw, dict) and raw.get("version") != ASSIGNMENT_VERSION:
+        raise InvalidAssignment(
+            f"{origin} is assignment version {raw.get('version')!r}, but this worker reads version"
+            f" {ASSIGNMENT_VERSION}: run the worker image that matches the operator (--worker-image)"
+        )
+    try:
+        return WorkerAssignment.model_validate(raw)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in issue['loc']) or '(top)'}: {issue['msg']}"

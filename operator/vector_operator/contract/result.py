@@ -26,6 +26,40 @@ class ResultModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
+class SkipReason(StrEnum):
+    """Why a record was read but not written. The values are the keys of the result's
+    ``records.skipped`` map (and of a plan's ``progress.skippedByReason``)."""
+
+    NULL_TEXT = "nullText"
+    """Every column the text is built from is NULL (or missing)."""
+    EMPTY_TEXT = "emptyText"
+    """The built text is empty or whitespace only."""
+    INVALID_UTF8 = "invalidUtf8"
+    """A text column holds bytes that are not valid UTF-8."""
+    TEMPLATE_ERROR = "templateError"
+    """The text template could not be applied to the row (e.g. a numeric format on a string)."""
+    NULL_KEY = "nullKey"
+    """The record has no primary key value (SQL sources: counted when the plan is made, as the
+    batches select only rows with a key)."""
+    INVALID_KEY = "invalidKey"
+    """The key does not fit the collection's key type (not an integer for INT64, longer than
+    maxLength for VARCHAR)."""
+    NULL_FIELD = "nullField"
+    """A scalar field's value is NULL (or missing); the collection's fields take no NULL."""
+    INVALID_FIELD = "invalidField"
+    """A scalar field's value does not fit the collection's field type."""
+    FIELD_TOO_LONG = "fieldTooLong"
+    """A VARCHAR field's value is longer than the field's maxLength (in UTF-8 bytes)."""
+    DUPLICATE_KEY = "duplicateKey"
+    """Another record with the same primary key came in the same write (files only; the last wins)."""
+    NON_FINITE_VECTOR = "nonFiniteVector"
+    """The model produced NaN or infinite components."""
+    ZERO_VECTOR = "zeroVector"
+    """The model produced an all-zero vector (no direction: no similarity is defined)."""
+    WRONG_DIMENSION = "wrongDimension"
+    """The vector's dimension differs from the collection's."""
+
+
 class Status(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
@@ -61,7 +95,8 @@ class RecordCounts(ResultModel):
     skipped: dict[str, int] = Field(default_factory=dict)
     """Records read but not written, by reason (see SkipReason)."""
     truncated: int = 0
-    """Records whose text was longer than the model's sequence limit (embedded truncated)."""
+    """Records whose text was longer than the model's sequence limit (embedded truncated; a text
+    far beyond the model's window is cut before tokenizing, see the worker's text limit)."""
 
 
 class Timings(ResultModel):

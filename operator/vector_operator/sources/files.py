@@ -18,9 +18,11 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from vector_operator.worker.assignment import FileFormat, KeyRange
-from vector_operator.worker.records import SourceRow, milvus_key
-from vector_operator.worker.sources import SourceMisconfigured, SourceUnavailable
+from vector_operator.api.migrationplan import FileFormat
+from vector_operator.contract.assignment import KeyRange
+from vector_operator.contract.field_values import Column, parse_field_value
+from vector_operator.sources import SourceMisconfigured, SourceUnavailable
+from vector_operator.sources.records import SourceRow, milvus_key
 
 BLOCK_SIZE = 4 << 20
 """Bytes per CSV/JSONL block (one record must fit in a block)."""
@@ -44,9 +46,9 @@ class FileRecordsSource:
         self._path = path
         self._id_field = id_field
         self._text_fields = tuple(text_fields)
-        self._fields = dict(fields)
+        self._fields = {name: parse_field_value(value) for name, value in fields.items()}
         start, end = key_range.start, key_range.end
-        if isinstance(start, str) or isinstance(end, str):
+        if not isinstance(start, int | None) or not isinstance(end, int | None):
             raise SourceMisconfigured("a files source counts records: the key range must be integers")
         self._start = start or 0
         self._end = end
@@ -56,7 +58,8 @@ class FileRecordsSource:
 
     @property
     def _columns(self) -> list[str]:
-        return list(dict.fromkeys([self._id_field, *self._text_fields, *self._fields.values()]))
+        read = [value.name for value in self._fields.values() if isinstance(value, Column)]
+        return list(dict.fromkeys([self._id_field, *self._text_fields, *read]))
 
     def _files(self) -> list[Path]:
         matches = sorted(glob.glob(self._path)) if any(char in self._path for char in "*?[") else [self._path]
@@ -139,7 +142,10 @@ class FileRecordsSource:
 
         keys = column(self._id_field)
         texts = {name: column(name) for name in self._text_fields}
-        fields = {field: column(source) for field, source in self._fields.items()}
+        fields = {
+            field: column(value.name) if isinstance(value, Column) else [value.value] * batch.num_rows
+            for field, value in self._fields.items()
+        }
         return [
             SourceRow(
                 key=milvus_key(keys[row]),

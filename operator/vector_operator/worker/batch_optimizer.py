@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from vector_operator.worker.result import BatchSizes
+from vector_operator.contract.result import BatchSizes
 
 DEFAULT_START = 32
 """sentence-transformers' default batch size: sound on CPU and GPU alike, a safe first probe."""

@@ -8,15 +8,8 @@ import threading
 import time
 from collections.abc import Mapping
 
-from vector_operator.worker.assignment import WorkerAssignment
-from vector_operator.worker.batch_optimizer import BatchOptimizer
-from vector_operator.worker.embedding_model import EmbeddingModel, load_embedding_model
-from vector_operator.worker.field_mapping import FieldMapper
-from vector_operator.worker.milvus_collection import MilvusCollection
-from vector_operator.worker.pipeline import Pipeline, PipelineCounts
-from vector_operator.worker.quality import QualitySample, measure_quality
-from vector_operator.worker.recommendations import BatchFacts, recommend
-from vector_operator.worker.result import (
+from vector_operator.contract.assignment import WorkerAssignment
+from vector_operator.contract.result import (
     BatchReference,
     ModelReport,
     QualityResult,
@@ -26,9 +19,16 @@ from vector_operator.worker.result import (
     Timings,
     WorkerResult,
 )
-from vector_operator.worker.sources import RecordSource, SourceMisconfigured
-from vector_operator.worker.sources.files import FileRecordsSource
-from vector_operator.worker.sources.sql import SqlTableSource
+from vector_operator.sources import RecordSource, SourceMisconfigured
+from vector_operator.sources.files import FileRecordsSource
+from vector_operator.sources.sql_pages import SqlTableSource
+from vector_operator.worker.batch_optimizer import BatchOptimizer
+from vector_operator.worker.embedding_model import EmbeddingModel, load_embedding_model
+from vector_operator.worker.field_mapping import FieldMapper
+from vector_operator.worker.milvus_collection import MilvusCollection
+from vector_operator.worker.pipeline import Pipeline, PipelineCounts, text_char_limit
+from vector_operator.worker.quality import QualitySample, measure_quality
+from vector_operator.worker.recommendations import BatchFacts, recommend
 from vector_operator.worker.text_building import TextBuilder
 from vector_operator.worker.vector_checks import VectorChecker
 
@@ -49,8 +49,11 @@ def _required_env(environ: Mapping[str, str], name: str, what: str) -> str:
     return value
 
 
-def open_source(assignment: WorkerAssignment, environ: Mapping[str, str]) -> tuple[RecordSource, TextBuilder]:
-    """The record source of the assignment and the text builder for its rows."""
+def open_source(
+    assignment: WorkerAssignment, environ: Mapping[str, str], max_text_chars: int | None = None
+) -> tuple[RecordSource, TextBuilder]:
+    """The record source of the assignment and the text builder for its rows (an SQL source cuts
+    texts past ``max_text_chars`` in the database)."""
     sql, files = assignment.source.sql, assignment.source.files
     if sql is not None:
         builder = TextBuilder(columns=sql.text_columns, template=sql.text_template)
@@ -59,8 +62,9 @@ def open_source(assignment: WorkerAssignment, environ: Mapping[str, str]) -> tup
             table=sql.table,
             primary_key=sql.primary_key,
             text_columns=builder.columns,
-            fields=sql.fields,
+            fields=sql.fields or {},
             key_range=assignment.key_range,
+            max_text_chars=max_text_chars,
         )
         return source, builder
     assert files is not None  # the assignment has exactly one of sql and files
@@ -70,7 +74,7 @@ def open_source(assignment: WorkerAssignment, environ: Mapping[str, str]) -> tup
         path=files.path,
         id_field=files.id_field,
         text_fields=builder.columns,
-        fields=files.fields,
+        fields=files.fields or {},
         key_range=assignment.key_range,
     )
     return source, builder
@@ -98,10 +102,11 @@ class BatchRun:
         self._counts = PipelineCounts()
 
     def execute(self) -> WorkerResult:
-        assignment = self.assignment
-        source, builder = open_source(assignment, self._environ)
+        model = self._load_model()  # first: the model's window bounds what is read of each text
+        limit = text_char_limit(model.full_max_seq_length)
+        source, builder = open_source(self.assignment, self._environ, limit)
         try:
-            return self._execute(source, builder)
+            return self._execute(source, builder, model, limit)
         finally:
             source.close()
 
@@ -119,14 +124,15 @@ class BatchRun:
             )
         return model
 
-    def _execute(self, source: RecordSource, builder: TextBuilder) -> WorkerResult:
+    def _execute(
+        self, source: RecordSource, builder: TextBuilder, model: EmbeddingModel, limit: int
+    ) -> WorkerResult:
         assignment = self.assignment
         field_mapper = FieldMapper(
             assignment.collection.scalar_fields,
             list(assignment.source.fields),
             assignment.collection.primary_key,
         )
-        model = self._load_model()
         token_env = assignment.milvus.token_env
         token = _required_env(self._environ, token_env, "the Milvus token") if token_env else None
         collection = MilvusCollection(assignment.milvus, assignment.collection, token)
@@ -147,6 +153,7 @@ class BatchRun:
                 sample=QualitySample(assignment.quality.sample_size, seed=_seed(assignment)),
                 primary_key_field=assignment.collection.primary_key_field,
                 vector_field=assignment.collection.vector_field,
+                max_text_chars=limit,
                 stop=self._stop,
             )
             log.info(

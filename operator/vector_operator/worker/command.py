@@ -22,9 +22,10 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from vector_operator.worker.assignment import InvalidAssignment, WorkerAssignment, load_assignment
-from vector_operator.worker.result import Reason, Status, WorkerResult
+from vector_operator.contract.assignment import InvalidAssignment, WorkerAssignment, load_assignment
+from vector_operator.contract.result import Reason, Status, WorkerResult
 
 EXIT_SUCCEEDED = 0
 EXIT_RETRYABLE = 1
@@ -33,13 +34,15 @@ EXIT_TERMINATED = 143
 TERMINATION_MESSAGE_ENV = "TERMINATION_MESSAGE_PATH"
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 LOG_LEVEL_ENV = "VO_LOG_LEVEL"
+WAIT_STEP_S = 0.2
+TERMINATION_UNWIND_S = 2.0
+"""How long the batch may take to stop after SIGTERM before the result is written regardless."""
 OFFLINE_ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
+if TYPE_CHECKING:
+    from vector_operator.worker.batch_run import BatchRun
+
 log = logging.getLogger("vector_operator.worker")
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived (a BaseException, so that no ``except Exception`` swallows it)."""
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -52,10 +55,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _classify(error: BaseException) -> tuple[Reason, int]:
+    from vector_operator.sources import SourceMisconfigured, SourceUnavailable
     from vector_operator.worker.batch_run import DimensionMismatch
     from vector_operator.worker.milvus_collection import CollectionMismatch, MilvusUnavailable
     from vector_operator.worker.model_loading import ModelNotAvailable
-    from vector_operator.worker.sources import SourceMisconfigured, SourceUnavailable
     from vector_operator.worker.text_building import InvalidTemplate
 
     permanent: list[tuple[type[BaseException], Reason]] = [
@@ -115,41 +118,74 @@ def main(assignment_file: Path | None = None, environ: Mapping[str, str] | None 
 
 
 def _run(assignment: WorkerAssignment, environ: Mapping[str, str]) -> int:
+    """Runs the batch on a thread of its own while this (main) thread waits for it or for SIGTERM:
+    a Python signal handler runs only on the main thread, and only between bytecodes, so with the
+    batch here a SIGTERM during a long encode call would wait for that call. The result is written
+    within TERMINATION_UNWIND_S of the signal, well inside any pod's grace period."""
     from vector_operator.worker.batch_run import BatchRun
     from vector_operator.worker.redaction import Redactor, secret_values
 
     redact = Redactor(secret_values(assignment, environ))
     redact.install(log)
-    stop = threading.Event()
+    stop, terminated = threading.Event(), threading.Event()
+    run = BatchRun(assignment, environ, stop=stop)
+    outcome: list[WorkerResult | BaseException] = []
+
+    def execute() -> None:
+        try:
+            outcome.append(run.execute())
+        except BaseException as error:  # handed to the main thread
+            outcome.append(error)
 
     def on_sigterm(_signal: int, _frame: FrameType | None) -> None:
-        stop.set()
-        raise Terminated
+        terminated.set()
 
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main_thread else None
-    run = BatchRun(assignment, environ, stop=stop)
+    batch = threading.Thread(target=execute, name="worker-batch", daemon=True)
     try:
-        result, code = run.execute(), EXIT_SUCCEEDED
-    except Terminated:
-        log.warning("terminated (SIGTERM): stopping")
+        batch.start()
+        while batch.is_alive() and not terminated.is_set():
+            batch.join(WAIT_STEP_S)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    if terminated.is_set():
+        log.warning("terminated (SIGTERM): stopping and writing the result")
+        stop.set()
+        batch.join(TERMINATION_UNWIND_S)
         result, code = (
             run.failed_result(Reason.TERMINATED, "terminated by SIGTERM before the end"),
             EXIT_TERMINATED,
         )
-    except Exception as error:
-        reason, code = _classify(error)
-        if reason is Reason.INTERNAL_ERROR:
-            log.exception("batch %s failed unexpectedly", assignment.batch.index)
-            message = f"{type(error).__name__}: {error}"
-        else:
-            log.error("batch %s failed (%s): %s", assignment.batch.index, reason, error)
-            message = str(error)
-        result = run.failed_result(reason, message)
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+    elif isinstance(outcome[0], WorkerResult):
+        result, code = outcome[0], EXIT_SUCCEEDED
+    else:
+        result, code = _failed(run, assignment, outcome[0])
     result.message = redact(result.message)
     result.recommendations = [redact(text) for text in result.recommendations]
     _write_result(result, environ)
     return code
+
+
+def _failed(run: BatchRun, assignment: WorkerAssignment, error: BaseException) -> tuple[WorkerResult, int]:
+    if not isinstance(error, Exception):
+        raise error
+    reason, code = _classify(error)
+    if reason is Reason.INTERNAL_ERROR:
+        log.error("batch %s failed unexpectedly", assignment.batch.index, exc_info=error)
+        message = f"{type(error).__name__}: {error}"
+    else:
+        log.error("batch %s failed (%s): %s", assignment.batch.index, reason, error)
+        message = str(error)
+    return run.failed_result(reason, message), code
+
+
+def exit_process(code: int) -> None:
+    """Ends the process with ``code``. After SIGTERM the batch thread may still be inside the model:
+    the process ends at once (output flushed) instead of finalising the interpreter around it."""
+    if code == EXIT_TERMINATED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from vector_operator.worker.assignment import Device, ModelSettings
+from vector_operator.api.vectorcollection import EmbeddingDevice as Device
+from vector_operator.api.vectorcollection import EmbeddingSpec as ModelSettings
 from vector_operator.worker.cpu_budget import available_cpus
 from vector_operator.worker.model_loading import ModelNotAvailable, resolve_model
 
@@ -123,7 +124,7 @@ def _choose_device(requested: Device) -> tuple[str, list[str]]:
 
 def load_embedding_model(settings: ModelSettings) -> EmbeddingModel:
     """Loads the model offline on the chosen device; raises :class:`ModelNotAvailable`."""
-    path = resolve_model(settings.name)
+    path = resolve_model(settings.model)
     device, notes = _choose_device(settings.device)
     from sentence_transformers import SentenceTransformer
 
@@ -132,7 +133,7 @@ def load_embedding_model(settings: ModelSettings) -> EmbeddingModel:
             str(path), device=device, truncate_dim=settings.truncate_dim, local_files_only=True
         )
     except OSError as error:
-        raise ModelNotAvailable(f"model {settings.name!r} at {path} cannot be loaded: {error}") from None
+        raise ModelNotAvailable(f"model {settings.model!r} at {path} cannot be loaded: {error}") from None
     full_limit = int(model.max_seq_length or model.tokenizer.model_max_length)
     if settings.max_seq_length is not None:
         if settings.max_seq_length > full_limit:
@@ -147,16 +148,16 @@ def load_embedding_model(settings: ModelSettings) -> EmbeddingModel:
         precision = "float16"
     dimension = model.get_embedding_dimension()
     if dimension is None:
-        raise ModelNotAvailable(f"model {settings.name!r} does not declare its embedding dimension")
+        raise ModelNotAvailable(f"model {settings.model!r} does not declare its embedding dimension")
     # One throw-away forward pass: the first call pays for lazy initialisation (kernels, thread
     # pools, CUDA context), which is model loading, not the first micro-batch's latency.
     model.encode(["warm-up"], batch_size=1, show_progress_bar=False)
     log.info(
         "model %s loaded from %s on %s (%s), max_seq_length %s of %s, dimension %s",
-        settings.name, path, device, precision, model.max_seq_length, full_limit, dimension,
+        settings.model, path, device, precision, model.max_seq_length, full_limit, dimension,
     )  # fmt: skip
     return EmbeddingModel(
-        name=settings.name,
+        name=settings.model,
         model=model,
         device=device,
         precision=precision,

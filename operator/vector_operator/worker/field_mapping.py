@@ -11,14 +11,11 @@ import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
-from vector_operator.worker.assignment import (
-    DEFAULT_VARCHAR_KEY_LENGTH,
-    PrimaryKey,
-    PrimaryKeyType,
-    ScalarField,
-    ScalarType,
-)
-from vector_operator.worker.records import Key, SkipReason, UndecodableText
+from vector_operator.api.vectorcollection import DEFAULT_VARCHAR_KEY_LENGTH, PrimaryKeyType, ScalarField
+from vector_operator.api.vectorcollection import PrimaryKeySpec as PrimaryKey
+from vector_operator.api.vectorcollection import ScalarFieldType as ScalarType
+from vector_operator.contract.result import SkipReason
+from vector_operator.sources.records import Key, UndecodableText
 
 INT32_RANGE = (-(2**31), 2**31 - 1)
 INT64_RANGE = (-(2**63), 2**63 - 1)

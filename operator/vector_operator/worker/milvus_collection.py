@@ -15,8 +15,10 @@ import numpy as np
 import numpy.typing as npt
 from pymilvus import DataType, MilvusClient, MilvusException
 
-from vector_operator.worker.assignment import CollectionTarget, MilvusTarget, PrimaryKeyType, ScalarType
-from vector_operator.worker.records import Key
+from vector_operator.api.vectorcollection import PrimaryKeyType
+from vector_operator.api.vectorcollection import ScalarFieldType as ScalarType
+from vector_operator.contract.assignment import CollectionTarget, MilvusTarget
+from vector_operator.sources.records import Key
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,8 @@ class MilvusCollection:
         self._collection = collection
         self._timeout = milvus.timeout_s
         options: dict[str, Any] = {}
+        if milvus.tls or milvus.uri.startswith("https://"):
+            options.update(secure=True)
         if milvus.ca_file:
             options.update(secure=True, server_pem_path=milvus.ca_file)
         if milvus.server_name:

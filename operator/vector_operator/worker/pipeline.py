@@ -32,12 +32,14 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from vector_operator.contract.result import SkipReason
+from vector_operator.sources import RecordSource
+from vector_operator.sources.records import Key, SourceRow
 from vector_operator.worker.batch_optimizer import BatchOptimizer
 from vector_operator.worker.field_mapping import FieldMapper
 from vector_operator.worker.latency_stats import LatencyStats
 from vector_operator.worker.quality import QualitySample
-from vector_operator.worker.records import Key, PreparedRecord, SkipReason, SourceRow
-from vector_operator.worker.sources import RecordSource
+from vector_operator.worker.records import PreparedRecord
 from vector_operator.worker.text_building import TextBuilder
 from vector_operator.worker.vector_checks import VectorChecker
 
@@ -56,6 +58,16 @@ MAX_UPSERT_ROWS = 1000
 MAX_UPSERT_BYTES = 16 << 20
 POLL_S = 0.1
 JOIN_TIMEOUT_S = 30.0
+CHARS_PER_TOKEN_BOUND = 16
+"""A token covers at least one character, so cutting a text at this many characters per token of
+the model's window never changes what the model reads; it keeps a 10 MB row from costing minutes
+of tokenizing (the record counts as truncated)."""
+MIN_TEXT_CHARS = 8192
+
+
+def text_char_limit(model_window_tokens: int) -> int:
+    """Characters of a text kept for a model that reads ``model_window_tokens`` tokens."""
+    return max(MIN_TEXT_CHARS, model_window_tokens * CHARS_PER_TOKEN_BOUND)
 
 
 class Encoder(Protocol):
@@ -130,6 +142,7 @@ class Pipeline:
         sample: QualitySample,
         primary_key_field: str,
         vector_field: str,
+        max_text_chars: int,
         stop: threading.Event | None = None,
     ) -> None:
         self._source = source
@@ -143,6 +156,7 @@ class Pipeline:
         self.sample = sample
         self._pk = primary_key_field
         self._vector = vector_field
+        self._max_text_chars = max_text_chars
         self._stop = stop or threading.Event()
         self._window = window_size(optimizer.max_size)
         dimension = max(1, checker.dimension)
@@ -212,7 +226,7 @@ class Pipeline:
             if isinstance(fields, SkipReason):
                 counts.skipped[fields] += 1
                 continue
-            yield PreparedRecord(key=key, text=text, fields=fields)
+            yield PreparedRecord(key=key, text=text[: self._max_text_chars], fields=fields)
 
     def _hand_over(self, window: list[PreparedRecord]) -> None:
         started = time.perf_counter()

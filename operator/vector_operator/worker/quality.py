@@ -23,9 +23,9 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from vector_operator.worker.assignment import MetricType
-from vector_operator.worker.records import Key
-from vector_operator.worker.result import Anomalies, CoherenceStats, QualityResult
+from vector_operator.api.vectorcollection import MetricType
+from vector_operator.contract.result import Anomalies, CoherenceStats, QualityResult
+from vector_operator.sources.records import Key
 
 COLLAPSE_MEAN_COSINE = 0.9
 """A sample whose vectors are this similar on average has collapsed."""

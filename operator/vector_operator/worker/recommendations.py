@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vector_operator.worker.assignment import MetricType
-from vector_operator.worker.result import BatchSizes, QualityResult, RecordCounts
+from vector_operator.api.vectorcollection import MetricType
+from vector_operator.contract.result import BatchSizes, QualityResult, RecordCounts
 
 HEALTHY_COHERENCE = 0.99
 SKIPPED_SHARE_WORTH_A_LOOK = 0.05

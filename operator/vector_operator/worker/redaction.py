@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from urllib.parse import unquote, urlsplit
 
-from vector_operator.worker.assignment import WorkerAssignment
+from vector_operator.contract.assignment import WorkerAssignment
 
 MASK = "***"
 MIN_SECRET_LENGTH = 3

@@ -10,7 +10,8 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping, Sequence
 
-from vector_operator.worker.records import SkipReason, UndecodableText
+from vector_operator.contract.result import SkipReason
+from vector_operator.sources.records import UndecodableText
 
 
 class InvalidTemplate(ValueError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from vector_operator.worker.records import SkipReason
+from vector_operator.contract.result import SkipReason
 
 ZERO_NORM = 1e-12
 NORM_WINDOW = 4096
