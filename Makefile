@@ -60,10 +60,11 @@ manifests-check: install ## fail when the committed CRDs differ from what the mo
 	  exit 1; \
 	fi
 
-lint: install manifests-check ## ruff, mypy (strict) and manifests-check
+lint: install manifests-check ## ruff, mypy (strict), import-linter's layer contracts and manifests-check
 	$(PY) -m ruff check operator devenv tests bench
 	$(PY) -m ruff format --check operator devenv tests bench
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 test-unit: install ## unit tests only (no cluster, no Milvus)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -11,7 +11,8 @@ import shlex
 import sys
 
 from vector_operator import __version__
-from vector_operator.handlers.context import DEFAULT_WORKER_IMAGE
+from vector_operator.controller.context import DEFAULT_WORKER_IMAGE
+from vector_operator.sources.sql_engine import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_STATEMENT_TIMEOUT_S
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +72,33 @@ def main(argv: list[str] | None = None) -> int:
         default="vector-operator worker",
         help="the embedding Jobs' command, split on spaces (default: vector-operator worker)",
     )
+    run_parser.add_argument(
+        "--allowed-worker-image",
+        action="append",
+        default=[],
+        metavar="IMAGE",
+        help="an image MigrationPlans may choose for their Jobs (repeatable); --worker-image is always"
+        " allowed, any other is refused",
+    )
+    run_parser.add_argument(
+        "--allowed-worker-service-account",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a ServiceAccount MigrationPlans may run their Jobs as (repeatable); none by default",
+    )
+    run_parser.add_argument(
+        "--source-connect-timeout",
+        type=float,
+        default=DEFAULT_CONNECT_TIMEOUT_S,
+        help="seconds the planner waits to connect to a source database",
+    )
+    run_parser.add_argument(
+        "--source-statement-timeout",
+        type=float,
+        default=DEFAULT_STATEMENT_TIMEOUT_S,
+        help="seconds one planning statement (the key scan) may take (PostgreSQL, MySQL)",
+    )
     run_parser.add_argument("--log-format", choices=["plain", "json"], default="plain")
     run_parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -92,13 +120,17 @@ def main(argv: list[str] | None = None) -> int:
                 plan_interval_s=args.plan_interval,
                 worker_image=args.worker_image,
                 worker_command=tuple(shlex.split(args.worker_command)),
+                allowed_worker_images=tuple(args.allowed_worker_image),
+                allowed_worker_service_accounts=tuple(args.allowed_worker_service_account),
+                source_connect_timeout_s=args.source_connect_timeout,
+                source_statement_timeout_s=args.source_statement_timeout,
                 log_format=args.log_format,
                 verbose=args.verbose,
             )
         )
         return 0
     if args.command == "worker":
-        return worker_command.main(args.assignment)
+        worker_command.exit_process(worker_command.main(args.assignment))
     parser.print_help()
     return 0
 

@@ -17,8 +17,13 @@ from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
 from vector_operator.api.resource import GROUP
+from vector_operator.controller.context import DEFAULT_WORKER_IMAGE, OperatorContext, OperatorSettings
 from vector_operator.handlers import migrationplans, rollbackpolicies, vectorcollections
-from vector_operator.handlers.context import DEFAULT_WORKER_IMAGE, OperatorContext, OperatorSettings
+from vector_operator.sources.sql_engine import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_STATEMENT_TIMEOUT_S,
+    Timeouts,
+)
 
 FINALIZER = f"{GROUP}/finalizer"
 
@@ -36,6 +41,10 @@ class RunOptions:
     plan_interval_s: float = 5.0
     worker_image: str = DEFAULT_WORKER_IMAGE
     worker_command: tuple[str, ...] = ("vector-operator", "worker")
+    allowed_worker_images: tuple[str, ...] = ()
+    allowed_worker_service_accounts: tuple[str, ...] = ()
+    source_connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    source_statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S
     log_format: str = "plain"
     verbose: bool = False
 
@@ -95,6 +104,9 @@ def run(options: RunOptions) -> None:
             plan_interval_s=options.plan_interval_s,
             worker_image=options.worker_image,
             worker_command=options.worker_command,
+            allowed_worker_images=frozenset(options.allowed_worker_images),
+            allowed_worker_service_accounts=frozenset(options.allowed_worker_service_accounts),
+            source_timeouts=Timeouts(options.source_connect_timeout_s, options.source_statement_timeout_s),
         ),
         core=client.CoreV1Api(api),
         batch=client.BatchV1Api(api),

@@ -1,8 +1,10 @@
 """Conditions, merged the Kubernetes way.
 
 `lastTransitionTime` moves only when a condition's status flips; reason, message and
-observedGeneration follow every update. Pure: the handlers write the result with a JSON patch
-against the freshest object, so a concurrent writer's conditions are never clobbered.
+observedGeneration follow every update. Pure. The typed form (:func:`merge_conditions`) serves
+the MigrationPlan controller, which writes its whole typed status; the dict form
+(:func:`merged_conditions`) serves handlers that patch through Kopf, against the freshest object,
+so a concurrent writer's conditions are never clobbered.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from vector_operator.api.conditions import MAX_CONDITIONS, Condition, ConditionStatus
+
 ConditionStatusText = Literal["True", "False", "Unknown"]
+MAX_MESSAGE = 32768
 
 
 @dataclass(frozen=True)
@@ -31,30 +36,47 @@ def timestamp(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def whole_seconds(moment: datetime.datetime) -> datetime.datetime:
+    """``moment`` in UTC without its fraction of a second, as Kubernetes writes times."""
+    return moment.astimezone(datetime.UTC).replace(microsecond=0)
+
+
+def merge_conditions(
+    current: Sequence[Condition] | None,
+    updates: Iterable[ConditionUpdate],
+    generation: int | None,
+    now: datetime.datetime,
+) -> list[Condition]:
+    """The condition list after `updates`: existing types keep their place, new ones follow."""
+    merged: dict[str, Condition] = {condition.type: condition for condition in current or []}
+    for update in updates:
+        previous = merged.get(update.type)
+        flipped = previous is None or previous.status.value != update.status
+        merged[update.type] = Condition(
+            type=update.type,
+            status=ConditionStatus(update.status),
+            reason=update.reason,
+            message=update.message[:MAX_MESSAGE],
+            last_transition_time=whole_seconds(now)
+            if flipped or previous is None
+            else previous.last_transition_time,
+            observed_generation=generation,
+        )
+    return list(merged.values())[-MAX_CONDITIONS:]
+
+
 def merged_conditions(
     current: Sequence[Mapping[str, Any]] | None,
     updates: Iterable[ConditionUpdate],
     generation: int | None,
     now: datetime.datetime,
 ) -> list[dict[str, Any]]:
-    """The condition list after `updates`: existing types keep their place, new ones follow."""
-    merged: dict[str, dict[str, Any]] = {str(c["type"]): dict(c) for c in current or []}
-    for update in updates:
-        previous = merged.get(update.type)
-        flipped = previous is None or previous.get("status") != update.status
-        condition: dict[str, Any] = {
-            "type": update.type,
-            "status": update.status,
-            "reason": update.reason,
-            "message": update.message[:32768],
-            "lastTransitionTime": (
-                timestamp(now) if flipped or previous is None else previous["lastTransitionTime"]
-            ),
-        }
-        if generation is not None:
-            condition["observedGeneration"] = generation
-        merged[update.type] = condition
-    return list(merged.values())
+    """:func:`merge_conditions` over the conditions as they appear in a manifest."""
+    typed = [Condition.model_validate(condition) for condition in current or []]
+    return [
+        condition.model_dump(by_alias=True, mode="json", exclude_none=True)
+        for condition in merge_conditions(typed, updates, generation, now)
+    ]
 
 
 def condition_status(conditions: Sequence[Mapping[str, Any]] | None, type_: str) -> str | None:

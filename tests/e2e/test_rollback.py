@@ -241,7 +241,7 @@ def test_a_finished_plan_can_be_rolled_back_by_hand(
     assert plan_status(kubectl)["phase"] == "RolledBack"
 
 
-def test_a_pause_only_policy_pauses_once_and_leaves_the_decision_to_a_human(
+def test_a_pause_only_policy_pauses_in_status_once_and_is_armed_again_when_a_human_resumes(
     kubectl: Kubectl, migration_operator: OperatorProcess, source_db: Path
 ) -> None:
     alias = unique("pauseonly")
@@ -254,9 +254,30 @@ def test_a_pause_only_policy_pauses_once_and_leaves_the_decision_to_a_human(
     apply(kubectl, [pause_guard, *documents])
     status = eventually("the policy pauses the plan", phase_is(kubectl, "Paused"))
     assert status["rollback"]["steps"][0]["action"] == "Pause"
+    assert status["pause"]["by"] == "RollbackPolicy/pause-guard"
+    # The operator's own decision is in status: a GitOps tool owning the spec has nothing to undo.
     spec = json.loads(kubectl("get", "migrationplan", PLAN, "-o", "json").stdout)["spec"]
-    assert spec["paused"] is True
+    assert spec["paused"] is False
     time.sleep(6)  # several ticks later: still one execution, still paused
     assert policy_status(kubectl, "pause-guard")["triggerCount"] == 1
     assert plan_status(kubectl)["phase"] == "Paused"
     assert "RollbackPaused" in event_reasons(kubectl, PLAN)
+
+    # A human resumes by removing the operator's pause: the policy guards the next batches again.
+    kubectl(
+        "patch",
+        "migrationplan",
+        PLAN,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"pause":null}}',
+    )
+    eventually(
+        "the re-armed policy fires on the next batch",
+        lambda: policy_status(kubectl, "pause-guard").get("triggerCount") == 2,
+        timeout=240,
+    )
+    status = eventually("paused again", phase_is(kubectl, "Paused"))
+    assert status["rollback"].get("resumedAt") is None  # a new execution, not the first one again
+    assert "PoliciesArmed" in event_reasons(kubectl, PLAN)

@@ -145,7 +145,10 @@ def _table(kubectl: Kubectl, resource: str) -> list[list[str]]:
         ),
         ("vectorcollection.spec.index.params.nlist", ["number of clusters the vectors are partitioned into"]),
         ("vcol.spec.dimension", ["Number of components of each vector (2..32768)"]),
-        ("migrationplan.spec.quality.coherence", ["critical", "Below this a batch fails its quality gate"]),
+        (
+            "migrationplan.spec.quality.coherence",
+            ["critical", "Below this the plan's mean coherence fails validation"],
+        ),
         ("mplan.spec.targetRef", ["Cannot be changed"]),
         ("rollbackpolicy.spec.actions", ["RevertAlias (point the alias back at the previous collection)"]),
     ],
@@ -192,8 +195,10 @@ def test_the_api_server_fills_in_the_defaults(crds: None, kubectl: Kubectl) -> N
     assert stored_plan["batching"] == {
         "recordsPerJob": 5000,
         "maxConcurrentJobs": 4,
+        "backoffLimit": 3,
         "encode": {"minBatchSize": 16, "maxBatchSize": 1024, "targetBatchLatencyMs": 100},
     }
+    assert stored_plan["retry"] == 0
     assert stored_plan["quality"] == {
         "sampleSize": 100,
         "coherence": {"warning": 0.9, "critical": 0.85},
@@ -600,6 +605,13 @@ CASES = [
         _put(f"{_SQL}.table", "public.nodes"),
     ),
     Case(
+        "field-value-as-sql",
+        "mplan",
+        _put(f"{_SQL}.fields", {"source_table": "(SELECT password FROM users)"}),
+        "each value of fields is a column name, or a constant",
+        _put(f"{_SQL}.fields", {"source_table": "'it''s a constant'"}),
+    ),
+    Case(
         "min-batch-above-max-batch",
         "mplan",
         _put("spec.batching", {"encode": {"minBatchSize": 512, "maxBatchSize": 256}}),
@@ -750,6 +762,13 @@ CASES = [
         _put(f"{_TRIGGER}.forDuration", "5 minutes"),
         'forDuration "5 minutes" is not a duration: write it like 30s, 5m, 1h or 1h30m',
         _put(f"{_TRIGGER}.forDuration", "5m"),
+    ),
+    Case(
+        "for-batches-beyond-what-status-keeps",
+        "rbp",
+        _put(f"{_TRIGGER}.forBatches", 33),
+        "forBatches in body should be less than or equal to 32",
+        _put(f"{_TRIGGER}.forBatches", 32),
     ),
     Case(
         "for-batches-and-for-duration",

@@ -140,6 +140,52 @@ def test_deletion_policy_delete_drops_and_retain_keeps(
     assert milvus.describe_alias(kept)["collection_name"] == f"{kept}__v1"
 
 
+def test_two_namespaces_claiming_one_collection_name_never_touch_each_others_data(
+    cluster: RunningCluster,
+    crds: None,
+    kubectl: Kubectl,
+    namespace: str,
+    milvus_server: MilvusLiteServer,
+    milvus: MilvusClient,
+    tmp_path: Path,
+) -> None:
+    other = f"{namespace}-b"
+    cluster.kubectl("create", "namespace", other)
+    operator = start_operator(
+        cluster, namespace, milvus_server.uri, tmp_path / "operator.log", "--namespace", other
+    )
+    alias = unique("shared")
+    theirs = Kubectl(cluster, other)
+    try:
+        kubectl("apply", "-f", "-", input=collection("first", alias, deletionPolicy="Delete"))
+        wait_ready(kubectl, "first")
+        rows = [{"id": key, "vector": [float(key)] * 16, "source_table": "first"} for key in range(5)]
+        milvus.insert(f"{alias}__v1", rows)
+
+        theirs("apply", "-f", "-", input=collection("second", alias, deletionPolicy="Delete"))
+        conflict = eventually(
+            "the second claim is refused",
+            lambda: (c := condition(theirs, "second", "Ready")).get("reason") == "Conflict" and c,
+        )
+        assert f"belong to VectorCollection {namespace}/first" in conflict["message"]
+        assert "nothing was changed" in conflict["message"]
+        assert status(theirs, "second")["phase"] == "Failed"
+        assert ("Warning", "Conflict") in [(kind, reason) for kind, reason, _ in events(theirs, "second")]
+        assert [n for n in milvus.list_collections() if n.startswith(alias)] == [f"{alias}__v1"]
+
+        theirs("delete", "vectorcollection", "second", "--timeout=60s")  # deletionPolicy Delete
+        assert milvus.describe_alias(alias)["collection_name"] == f"{alias}__v1"
+        count = milvus.query(
+            f"{alias}__v1", filter="", output_fields=["count(*)"], consistency_level="Strong"
+        )
+        assert count[0]["count(*)"] == 5  # the first namespace's data is all there
+        assert condition(kubectl, "first", "Ready")["status"] == "True"
+    finally:
+        theirs("delete", "vectorcollection", "--all", "--timeout=60s", check=False)
+        operator.shut_down(cluster, namespace)
+        cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)
+
+
 def test_what_is_broken_behind_the_operators_back_is_repaired(
     kubectl: Kubectl, operator: OperatorProcess, milvus: MilvusClient
 ) -> None:

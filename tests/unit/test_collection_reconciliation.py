@@ -15,9 +15,11 @@ from vector_operator.collection.milvus_layout import (
     VectorSpace,
     layout_of,
 )
+from vector_operator.collection.ownership import Claim, Owner, claim
 from vector_operator.collection.reconciliation import (
     Assessment,
     BuildIndex,
+    ClaimOwnership,
     CreateCollection,
     LoadCollection,
     ObservedIndex,
@@ -33,6 +35,7 @@ from vector_operator.collection.reconciliation import (
 
 ALIAS = "nodes"
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+ME = Owner("search", "nodes", "uid-1")
 
 
 def spec(**changes: Any) -> VectorCollectionSpec:
@@ -80,6 +83,7 @@ def physical(
         index=index,
         index_fingerprint=of.index.fingerprint if fingerprint == "same" else fingerprint,
         loaded=loaded,
+        owner=ME,
     )
     return dataclasses.replace(observed, **changes)
 
@@ -114,10 +118,10 @@ def test_choose_physical_prefers_the_alias_target_then_the_record_then_the_newes
 
 
 def test_nothing_exists_creates_loads_and_points_a_new_alias() -> None:
-    plan = plan_reconciliation(LAYOUT, ALIAS, None, milvus())
+    plan = plan_reconciliation(LAYOUT, ALIAS, None, milvus(), ME)
     assert plan.physical == "nodes__v1"
     assert plan.steps == [
-        CreateCollection("nodes__v1"),
+        CreateCollection("nodes__v1", ME),
         LoadCollection("nodes__v1"),
         PointAlias("nodes__v1", exists=False),
     ]
@@ -130,12 +134,12 @@ def test_nothing_exists_creates_loads_and_points_a_new_alias() -> None:
 
 def test_everything_as_declared_needs_no_step() -> None:
     observed = milvus(physical("nodes__v1"), alias_target="nodes__v1")
-    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", observed)
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", observed, ME)
     assert plan == Plan("nodes__v1")
 
 
 def test_missing_alias_on_a_recorded_collection_is_repaired_with_a_warning() -> None:
-    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", milvus(physical("nodes__v1")))
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", milvus(physical("nodes__v1")), ME)
     assert plan.steps == [PointAlias("nodes__v1", exists=False)]
     [notice] = plan.notices
     assert (notice.reason, notice.warning) == ("AliasRepaired", True)
@@ -144,7 +148,7 @@ def test_missing_alias_on_a_recorded_collection_is_repaired_with_a_warning() -> 
 
 def test_missing_alias_on_a_collection_never_recorded_is_created() -> None:
     """E.g. a VectorCollection re-applied over collections a Retain deletion left in Milvus."""
-    plan = plan_reconciliation(LAYOUT, ALIAS, None, milvus(physical("nodes__v1"), physical("nodes__v2")))
+    plan = plan_reconciliation(LAYOUT, ALIAS, None, milvus(physical("nodes__v1"), physical("nodes__v2")), ME)
     assert plan.physical == "nodes__v2"
     assert plan.steps == [PointAlias("nodes__v2", exists=False)]
     [notice] = plan.notices
@@ -153,7 +157,7 @@ def test_missing_alias_on_a_collection_never_recorded_is_created() -> None:
 
 def test_alias_pointing_at_a_foreign_collection_is_pointed_back() -> None:
     observed = milvus(physical("nodes__v1"), alias_target="someone_elses")
-    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", observed)
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", observed, ME)
     assert plan.steps == [PointAlias("nodes__v1", exists=True)]
     [notice] = plan.notices
     assert (notice.reason, notice.warning) == ("AliasRepaired", True)
@@ -164,20 +168,20 @@ def test_alias_pointing_at_a_foreign_collection_is_pointed_back() -> None:
 def test_alias_swung_to_a_newer_version_of_ours_is_adopted_not_reverted() -> None:
     """A MigrationPlan cut over to nodes__v2: the operator follows the alias."""
     observed = milvus(physical("nodes__v1"), physical("nodes__v2"), alias_target="nodes__v2")
-    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", observed)
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", observed, ME)
     assert plan.physical == "nodes__v2"
     assert plan.steps == []
     assert plan.notices == []
     # ... and equally after a rollback swung it back to an older version.
     rolled_back = milvus(physical("nodes__v1"), physical("nodes__v2"), alias_target="nodes__v1")
-    assert plan_reconciliation(LAYOUT, ALIAS, "nodes__v2", rolled_back) == Plan("nodes__v1")
+    assert plan_reconciliation(LAYOUT, ALIAS, "nodes__v2", rolled_back, ME) == Plan("nodes__v1")
 
 
 def test_recorded_collection_dropped_behind_the_operators_back_is_recreated_and_reported_lost() -> None:
-    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v3", milvus())
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v3", milvus(), ME)
     assert plan.physical == "nodes__v3"  # the same name: the alias and the record stay true
     assert plan.steps == [
-        CreateCollection("nodes__v3"),
+        CreateCollection("nodes__v3", ME),
         LoadCollection("nodes__v3"),
         PointAlias("nodes__v3", exists=False),
     ]
@@ -192,7 +196,7 @@ def test_changed_index_parameters_rebuild_the_index_in_place() -> None:
     nlist_64 = layout(index={"type": "IVF_SQ8", "params": {"nlist": 64}})
     assert nlist_64.index.fingerprint != LAYOUT.index.fingerprint
     observed = milvus(physical("nodes__v1"), alias_target="nodes__v1")  # built for nlist 16
-    plan = plan_reconciliation(nlist_64, ALIAS, "nodes__v1", observed)
+    plan = plan_reconciliation(nlist_64, ALIAS, "nodes__v1", observed, ME)
     assert plan.steps == [BuildIndex("nodes__v1", replace="vector"), LoadCollection("nodes__v1")]
     assert reasons(plan) == ["IndexRebuilding"]
     assert "nlist=64" in plan.notices[0].message
@@ -202,12 +206,12 @@ def test_changed_index_parameters_rebuild_the_index_in_place() -> None:
 def test_changed_index_type_rebuilds_and_search_params_alone_do_not() -> None:
     hnsw = layout(index={"type": "HNSW", "params": {"M": 8, "efConstruction": 64}}, searchParams={"ef": 32})
     observed = milvus(physical("nodes__v1"), alias_target="nodes__v1")
-    assert plan_reconciliation(hnsw, ALIAS, "nodes__v1", observed).steps[0] == BuildIndex(
+    assert plan_reconciliation(hnsw, ALIAS, "nodes__v1", observed, ME).steps[0] == BuildIndex(
         "nodes__v1", replace="vector"
     )
     # searchParams are applied at query time: nothing to rebuild.
     nprobe = layout(searchParams={"nprobe": 32})
-    assert plan_reconciliation(nprobe, ALIAS, "nodes__v1", observed).steps == []
+    assert plan_reconciliation(nprobe, ALIAS, "nodes__v1", observed, ME).steps == []
 
 
 def test_without_the_operators_fingerprint_only_type_and_metric_are_compared() -> None:
@@ -216,23 +220,23 @@ def test_without_the_operators_fingerprint_only_type_and_metric_are_compared() -
     foreign_index = physical("nodes__v1", fingerprint=None)
     observed = milvus(foreign_index, alias_target="nodes__v1")
     nlist_64 = layout(index={"type": "IVF_SQ8", "params": {"nlist": 64}})
-    assert plan_reconciliation(nlist_64, ALIAS, "nodes__v1", observed).steps == []
+    assert plan_reconciliation(nlist_64, ALIAS, "nodes__v1", observed, ME).steps == []
 
     hnsw = layout(index={"type": "HNSW", "params": {"M": 8}})
-    plan = plan_reconciliation(hnsw, ALIAS, "nodes__v1", observed)
+    plan = plan_reconciliation(hnsw, ALIAS, "nodes__v1", observed, ME)
     assert plan.steps == [BuildIndex("nodes__v1", replace="vector"), LoadCollection("nodes__v1")]
 
 
 def test_a_collection_without_an_index_gets_one() -> None:
     observed = milvus(physical("nodes__v1", index_state=None, fingerprint=None), alias_target="nodes__v1")
-    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", observed)
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", observed, ME)
     assert plan.steps == [BuildIndex("nodes__v1"), LoadCollection("nodes__v1")]
     assert reasons(plan) == ["IndexCreating"]
 
 
 def test_a_collection_not_loaded_is_loaded() -> None:
     observed = milvus(physical("nodes__v1", loaded=False), alias_target="nodes__v1")
-    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", observed)
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", observed, ME)
     assert plan.steps == [LoadCollection("nodes__v1")]
     assert plan.notices == []
 
@@ -265,7 +269,7 @@ def test_a_vector_space_change_requires_a_migration_and_changes_nothing(
     changes: dict[str, Any], expected: list[str]
 ) -> None:
     observed = milvus(physical("nodes__v1"), alias_target="nodes__v1")
-    plan = plan_reconciliation(layout(**changes), ALIAS, "nodes__v1", observed)
+    plan = plan_reconciliation(layout(**changes), ALIAS, "nodes__v1", observed, ME)
     assert plan.migration_required == expected
     # No index rebuild, no new collection: the old vectors keep serving until a MigrationPlan.
     assert plan.steps == []
@@ -274,7 +278,7 @@ def test_a_vector_space_change_requires_a_migration_and_changes_nothing(
 
 def test_a_vector_space_change_still_loads_a_released_collection() -> None:
     observed = milvus(physical("nodes__v1", loaded=False), alias_target="nodes__v1")
-    plan = plan_reconciliation(layout(dimension=32), ALIAS, "nodes__v1", observed)
+    plan = plan_reconciliation(layout(dimension=32), ALIAS, "nodes__v1", observed, ME)
     assert plan.steps == [LoadCollection("nodes__v1")]
 
 
@@ -283,10 +287,13 @@ def test_without_the_space_property_the_dimension_still_requires_a_migration() -
     dimension is all there is to compare."""
     foreign = physical("nodes__v1", space=None)
     observed = milvus(foreign, alias_target="nodes__v1")
-    assert plan_reconciliation(layout(dimension=32), ALIAS, "nodes__v1", observed).migration_required == [
+    assert plan_reconciliation(layout(dimension=32), ALIAS, "nodes__v1", observed, ME).migration_required == [
         "dimension 16 -> 32"
     ]
-    assert plan_reconciliation(layout(metricType="IP"), ALIAS, "nodes__v1", observed).migration_required == []
+    assert (
+        plan_reconciliation(layout(metricType="IP"), ALIAS, "nodes__v1", observed, ME).migration_required
+        == []
+    )
 
 
 def test_the_space_property_round_trips_and_rejects_what_is_not_ours() -> None:
@@ -406,7 +413,7 @@ def test_an_alias_not_serving_the_collection_is_not_ready(alias_target: str | No
 
 
 def test_a_lost_collection_serves_again_but_is_degraded() -> None:
-    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", milvus())
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", milvus(), ME)
     assessment = assess_one(physical("nodes__v1"), plan=plan)
     got = conditions(assessment)
     assert got["Degraded"] == ("True", "PhysicalCollectionLost")
@@ -416,7 +423,7 @@ def test_a_lost_collection_serves_again_but_is_degraded() -> None:
 
 
 def test_lost_and_failed_together_name_both() -> None:
-    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", milvus())
+    plan = plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", milvus(), ME)
     failed = physical("nodes__v1", index=ObservedIndex("vector", "IVF_SQ8", "L2", "Failed"))
     assessment = assess_one(failed, plan=plan)
     assert conditions(assessment)["Degraded"] == ("True", "PhysicalCollectionLost")
@@ -427,7 +434,7 @@ def test_lost_and_failed_together_name_both() -> None:
 def test_a_required_migration_is_not_up_to_date_and_keeps_serving() -> None:
     wider = layout(dimension=32)
     observed = milvus(physical("nodes__v1"), alias_target="nodes__v1")
-    plan = plan_reconciliation(wider, ALIAS, "nodes__v1", observed)
+    plan = plan_reconciliation(wider, ALIAS, "nodes__v1", observed, ME)
     assessment = assess(wider, "nodes__v1", observed, plan)
     got = conditions(assessment)
     assert got["UpToDate"] == ("False", "MigrationRequired")
@@ -467,7 +474,7 @@ def test_a_new_collection_never_takes_over_an_alias_that_serves_another_collecti
     from vector_operator.collection.reconciliation import ObservedMilvus, assess, plan_reconciliation
 
     observed = ObservedMilvus(physicals={}, alias_target="someone_elses_collection")
-    plan = plan_reconciliation(LAYOUT, ALIAS, None, observed)
+    plan = plan_reconciliation(LAYOUT, ALIAS, None, observed, ME)
     assert plan.steps == []
     assert plan.conflict is not None
     assert "already points at someone_elses_collection" in plan.conflict
@@ -477,3 +484,41 @@ def test_a_new_collection_never_takes_over_an_alias_that_serves_another_collecti
         ("Provisioned", "False", "AliasInUse"),
         ("Ready", "False", "AliasInUse"),
     }
+
+
+# -- ownership -----------------------------------------------------------------------------------
+
+
+def test_a_collection_another_vectorcollection_owns_is_never_touched() -> None:
+    """Two namespaces declare the same collectionName on one Milvus: the second changes nothing."""
+    theirs = Owner("team-a", "nodes", "uid-a")
+    observed = milvus(physical("nodes__v1", owner=theirs), alias_target="nodes__v1")
+    plan = plan_reconciliation(LAYOUT, ALIAS, None, observed, ME)
+    assert plan.steps == []
+    assert plan.conflict_reason == "Conflict"
+    assert plan.conflict is not None
+    assert "nodes__v1 belong to VectorCollection team-a/nodes" in plan.conflict
+    assessment = assess(LAYOUT, plan.physical, observed, plan)
+    assert {(u.type, u.status, u.reason) for u in assessment.conditions} == {
+        ("Provisioned", "False", "Conflict"),
+        ("Ready", "False", "Conflict"),
+    }
+    assert assessment.phase == "Failed"
+    # Even one foreign collection among ours: nothing changes (no repair of the alias either).
+    mixed = milvus(physical("nodes__v1"), physical("nodes__v2", owner=theirs))
+    assert plan_reconciliation(LAYOUT, ALIAS, "nodes__v1", mixed, ME).steps == []
+
+
+def test_the_same_vectorcollection_recreated_or_an_unrecorded_one_is_adopted() -> None:
+    recreated = Owner("search", "nodes", "uid-old")  # deleted with Retain, applied again: a new uid
+    assert claim(recreated, True, ME) is Claim.ADOPT
+    assert claim(None, True, ME) is Claim.ADOPT  # made by this operator before owners were recorded
+    assert claim(None, False, ME) is Claim.FOREIGN  # not made by this operator at all
+    assert claim(ME, True, ME) is Claim.MINE
+    observed = milvus(physical("nodes__v1", owner=recreated), physical("nodes__v2", owner=None))
+    plan = plan_reconciliation(LAYOUT, ALIAS, None, observed, ME)
+    assert plan.conflict is None
+    assert plan.steps[:2] == [ClaimOwnership("nodes__v1", ME), ClaimOwnership("nodes__v2", ME)]
+    assert reasons(plan)[:2] == ["Adopted", "Adopted"]
+    assert Owner.from_property(ME.to_property()) == ME
+    assert Owner.from_property("not json") is None

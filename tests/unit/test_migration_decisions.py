@@ -3,20 +3,30 @@ worker's assignment and folding results into status."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import random
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from vector_operator.api.migrationplan import MigrationPlanSpec
+from vector_operator.api.kubernetes_types import SecretKeyReference
+from vector_operator.api.migrationplan import MigrationPlanSpec, MigrationPlanStatus
 from vector_operator.api.vectorcollection import VectorCollectionSpec
+from vector_operator.contract.result import WorkerResult
 from vector_operator.migration import compact_ranges
 from vector_operator.migration.assignments import UnsupportedSource, batch_assignment
-from vector_operator.migration.batch_jobs import JobSettings, SecretEnv, batch_job, job_name, plan_label_value
-from vector_operator.migration.batch_plan import BatchPlan, plan_batches
-from vector_operator.migration.progress import fold_success, next_batches, with_failure
-from vector_operator.worker.result import WorkerResult
+from vector_operator.migration.batch_jobs import (
+    MILVUS_CA_FILE,
+    JobSettings,
+    SecretEnv,
+    batch_job,
+    job_name,
+    plan_label_value,
+)
+from vector_operator.migration.batch_plan import BatchPlan, KeyNotUnique, plan_batches
+from vector_operator.migration.progress import fold_failure, fold_success, next_batches
 
 
 def test_batches_hold_records_per_batch_rows_whatever_the_key_distribution() -> None:
@@ -62,9 +72,20 @@ def test_compact_ranges_stay_small_and_exact() -> None:
 
 
 def test_next_batches_respect_concurrency_and_skip_done_running_and_failed() -> None:
-    assert next_batches(10, "0-2", running={3}, failed={4}, max_concurrent=3) == [5, 6]
-    assert next_batches(10, "0-9", running=set(), failed=set(), max_concurrent=3) == []
-    assert next_batches(10, None, running={0, 1, 2}, failed=set(), max_concurrent=3) == []
+    assert next_batches(10, {0, 1, 2, 3, 4}, running=1, max_concurrent=3) == [5, 6]
+    assert next_batches(10, set(range(10)), running=0, max_concurrent=3) == []
+    assert next_batches(10, {0, 1, 2}, running=3, max_concurrent=3) == []
+
+
+def test_keys_that_repeat_are_refused_and_decimal_bounds_survive_the_configmap() -> None:
+    with pytest.raises(KeyNotUnique):
+        plan_batches(iter([1, 2, 2, 3]), 2)
+    plan = plan_batches(iter([Decimal("1.5"), Decimal("2.25"), Decimal("10"), Decimal("11")]), 2, null_keys=3)
+    assert plan.key_range(1) == (Decimal("10"), None)
+    decoded = BatchPlan.decode(plan.encode())
+    assert decoded == plan
+    assert decoded.null_keys == 3
+    assert isinstance(decoded.starts[0], Decimal)
 
 
 def test_job_names_are_deterministic_and_valid_labels() -> None:
@@ -75,6 +96,8 @@ def test_job_names_are_deterministic_and_valid_labels() -> None:
     assert name.endswith("-12345")
     assert name == job_name(long, 12345)
     assert job_name("b" * 80, 12345) != name
+    assert job_name("nodes-backfill", 7, 2) == "nodes-backfill-7-r2"  # a retry round never reuses a name
+    assert job_name(long, 12345, 3).endswith("-12345-r3")
     assert len(plan_label_value(long)) <= 63
 
 
@@ -118,11 +141,17 @@ def test_the_assignment_names_credentials_by_variable_and_carries_the_key_range(
         physical="articles__v2",
         key_range=(150, 200),
     )
+    assert assignment["version"] == 2
     assert assignment["keyRange"] == {"start": 150, "end": 200}
     assert assignment["collection"]["name"] == "articles__v2"
     assert assignment["source"]["sql"]["urlEnv"] == "VO_SOURCE_URL"
     assert assignment["milvus"]["tokenEnv"] == "VO_MILVUS_TOKEN"
     assert assignment["model"]["maxSeqLength"] == 128
+    numeric = batch_assignment(
+        namespace="s", plan="p", index=1, plan_spec=PLAN, collection_spec=COLLECTION,
+        milvus_uri="http://m:1", physical="a__v2", key_range=(Decimal("1.50"), "abc"),
+    )  # fmt: skip
+    assert numeric["keyRange"] == {"start": {"numeric": "1.50"}, "end": "abc"}
     files_plan = PLAN.model_copy(
         update={"source": PLAN.source.model_copy(update={"sql": None, "files": object()})}
     )
@@ -138,9 +167,12 @@ def test_the_job_is_restricted_owned_and_keeps_secrets_out_of_its_spec() -> None
         plan="backfill",
         plan_uid="uid-1",
         index=3,
+        round_=0,
         assignment={"keyRange": {"start": 1}},
         secrets=[SecretEnv("VO_SOURCE_URL", "db", "url")],
-        settings=JobSettings(image="registry/vector-operator:1", command=("vector-operator", "worker")),
+        settings=JobSettings(
+            image="registry/vector-operator:1", command=("vector-operator", "worker"), backoff_limit=3
+        ),
         overrides=PLAN.batching.pod_template,
     )
     assert job["metadata"]["name"] == "backfill-3"
@@ -157,8 +189,37 @@ def test_the_job_is_restricted_owned_and_keeps_secrets_out_of_its_spec() -> None
     env = {e["name"]: e for e in container["env"]}
     assert env["VO_SOURCE_URL"]["valueFrom"] == {"secretKeyRef": {"name": "db", "key": "url"}}
     assert json.loads(env["VO_ASSIGNMENT"]["value"]) == {"keyRange": {"start": 1}}
-    assert job["spec"]["backoffLimit"] >= 1
+    assert job["spec"]["backoffLimit"] == 3
     assert job["spec"]["ttlSecondsAfterFinished"] > 0
+    assert "volumes" not in pod
+
+
+def test_milvus_tls_settings_reach_the_job_and_its_assignment() -> None:
+    document = COLLECTION.model_dump(by_alias=True, exclude_none=True)
+    document["milvus"].update(
+        uri="https://milvus.example:19530",
+        tls={"enabled": True, "caSecretRef": {"name": "milvus-ca", "key": "ca.pem"}, "serverName": "m"},
+    )
+    tls = VectorCollectionSpec.model_validate(document)
+    assignment = batch_assignment(
+        namespace="s", plan="p", index=0, plan_spec=PLAN, collection_spec=tls,
+        milvus_uri="https://milvus.example:19530", physical="a__v2", key_range=(None, None),
+    )  # fmt: skip
+    assert assignment["milvus"]["tls"] is True
+    assert assignment["milvus"]["caFile"] == MILVUS_CA_FILE
+    assert assignment["milvus"]["serverName"] == "m"
+    job = batch_job(
+        plan="p", plan_uid="u", index=0, round_=0, assignment=assignment, secrets=[],
+        settings=JobSettings(image="i", command=("w",), backoff_limit=0,
+                             milvus_ca=SecretKeyReference(name="milvus-ca", key="ca.pem")),
+        overrides=None,
+    )  # fmt: skip
+    pod = job["spec"]["template"]["spec"]
+    (volume,) = pod["volumes"]
+    assert volume["secret"] == {"secretName": "milvus-ca", "items": [{"key": "ca.pem", "path": "ca.crt"}]}
+    (mount,) = pod["containers"][0]["volumeMounts"]
+    assert f"{mount['mountPath']}/ca.crt" == MILVUS_CA_FILE
+    assert mount["readOnly"] is True
 
 
 def result(read: int, upserted: int, skipped: dict[str, int], mean: float, sampled: int) -> WorkerResult:
@@ -178,28 +239,40 @@ def result(read: int, upserted: int, skipped: dict[str, int], mean: float, sampl
 
 
 def test_folding_results_adds_counts_once_and_weights_quality_by_sample() -> None:
-    status: dict[str, Any] = {}
-    status.update(fold_success(status, 0, result(100, 98, {"emptyText": 2}, 0.99, 20)))
-    status.update(fold_success(status, 1, result(100, 100, {}, 0.95, 60)))
-    progress, quality = status["progress"], status["quality"]
-    assert progress["recordsRead"] == 200
-    assert progress["recordsDone"] == 198
-    assert progress["recordsSkipped"] == 2
-    assert progress["skippedByReason"] == {"emptyText": 2}
-    assert status["completedRanges"] == "0-1"
-    assert quality["coherence"]["mean"] == pytest.approx((0.99 * 20 + 0.95 * 60) / 80)
-    assert quality["coherence"]["min"] == pytest.approx(0.94)
-    assert quality["failureRate"] == pytest.approx(0.01)
-    assert quality["sampledRecords"] == 80
+    status = MigrationPlanStatus()
+    fold_success(status, 0, result(100, 98, {"emptyText": 2}, 0.99, 20))
+    fold_success(status, 1, result(100, 100, {}, 0.95, 60))
+    progress, quality = status.progress, status.quality
+    assert progress is not None
+    assert quality is not None
+    assert quality.coherence is not None
+    assert progress.records_read == 200
+    assert progress.records_done == 198
+    assert progress.records_skipped == 2
+    assert progress.skipped_by_reason == {"emptyText": 2}
+    assert status.completed_ranges == "0-1"
+    assert quality.coherence.mean == pytest.approx((0.99 * 20 + 0.95 * 60) / 80)
+    assert quality.coherence.min == pytest.approx(0.94)
+    assert quality.failure_rate == pytest.approx(0.01)
+    assert quality.sampled_records == 80
+
+
+def test_a_negative_coherence_is_a_valid_status() -> None:
+    status = MigrationPlanStatus()
+    fold_success(status, 0, result(10, 10, {}, -0.3, 5))  # vectors swapped with others point away
+    written = status.model_dump(by_alias=True, mode="json", exclude_none=True)
+    assert written["quality"]["coherence"]["mean"] == pytest.approx(-0.3)
+    assert MigrationPlanStatus.model_validate(written).quality is not None
 
 
 def test_recent_failures_are_bounded_and_not_repeated() -> None:
-    status: dict[str, Any] = {}
+    status = MigrationPlanStatus()
+    moment = datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC)
     for batch in range(30):
-        status["recentFailures"] = with_failure(
-            status, {"batch": batch, "reason": "BatchFailed", "message": "x"}
-        )
-    assert len(status["recentFailures"]) == 20
-    assert status["recentFailures"][-1]["batch"] == 29
-    again = with_failure(status, {"batch": 29, "reason": "BatchFailed", "message": "x"})
-    assert len(again) == 20
+        fold_failure(status, batch, "BatchFailed", "x", moment)
+    assert status.recent_failures is not None
+    assert len(status.recent_failures) == 20
+    assert status.recent_failures[-1].batch == 29
+    assert status.failed_ranges == "0-29"
+    fold_failure(status, 29, "BatchFailed", "x", moment)
+    assert len(status.recent_failures) == 20

@@ -6,6 +6,7 @@ import datetime
 from typing import Any
 
 from vector_operator.api.kubernetes_types import LabelSelector
+from vector_operator.api.migrationplan import BatchMetrics
 from vector_operator.api.rollbackpolicy import RollbackPolicySpec
 from vector_operator.rollback.triggers import Observation, describe, evaluate, parse_duration, selects
 
@@ -18,12 +19,12 @@ def spec(*triggers: dict[str, Any]) -> RollbackPolicySpec:
     )
 
 
-def batches(*coherences: float) -> list[dict[str, Any]]:
-    return [{"batch": i, "coherence": c, "failureRate": 0.0} for i, c in enumerate(coherences)]
+def batches(*coherences: float) -> list[BatchMetrics]:
+    return [BatchMetrics(batch=i, coherence=c, failure_rate=0.0) for i, c in enumerate(coherences)]
 
 
 def observe(
-    phase: str, recent: list[dict[str, Any]], now: datetime.datetime = NOW, **figures: float
+    phase: str, recent: list[BatchMetrics], now: datetime.datetime = NOW, **figures: float
 ) -> Observation:
     return Observation(phase=phase, recent_batches=recent, figures=figures, now=now)
 
@@ -43,9 +44,9 @@ def test_one_bad_batch_below_the_sustain_count_does_not_fire_two_consecutive_do(
 
 def test_without_a_sustain_count_the_latest_batch_decides() -> None:
     policy = spec({"metric": "failureRate", "above": 0.05})
-    recent = [{"batch": 0, "failureRate": 0.2}, {"batch": 1, "failureRate": 0.01}]
+    recent = [BatchMetrics(batch=0, failure_rate=0.2), BatchMetrics(batch=1, failure_rate=0.01)]
     assert evaluate("g", policy, observe("Generating", recent), {})[0] is None
-    recent.append({"batch": 2, "failureRate": 0.06})
+    recent.append(BatchMetrics(batch=2, failure_rate=0.06))
     assert evaluate("g", policy, observe("Generating", recent), {})[0] is not None
 
 

@@ -16,11 +16,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from vector_operator.api.vectorcollection import PrimaryKeyType, VectorCollectionSpec
+from vector_operator.api.vectorcollection import (
+    DEFAULT_VARCHAR_KEY_LENGTH,
+    PRIMARY_KEY_FIELD,
+    VECTOR_FIELD,
+    PrimaryKeyType,
+    VectorCollectionSpec,
+)
 
-PRIMARY_KEY_FIELD = "id"
-VECTOR_FIELD = "vector"
-DEFAULT_VARCHAR_KEY_LENGTH = 512
+__all__ = ["PRIMARY_KEY_FIELD", "VECTOR_FIELD", "CollectionLayout", "IndexLayout", "VectorSpace", "layout_of"]
+
 MANAGED_BY = "vector-operator"
 # Collection properties the operator writes on the physical collections it creates.
 SPACE_PROPERTY = "vectors.aios.dev/vector-space"

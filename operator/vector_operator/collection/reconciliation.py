@@ -15,6 +15,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from vector_operator.collection.milvus_layout import CollectionLayout, VectorSpace
+from vector_operator.collection.ownership import Claim, Owner, claim
 from vector_operator.collection.physical_names import physical_collections, physical_name
 from vector_operator.status_conditions import ConditionUpdate
 
@@ -39,6 +40,10 @@ class ObservedPhysical:
     index: ObservedIndex | None = None
     index_fingerprint: str | None = None  # the property written with the last index build
     loaded: bool = False
+    owner: Owner | None = None  # the VectorCollection recorded as its owner
+
+    def claim_by(self, me: Owner) -> Claim:
+        return claim(self.owner, self.space is not None, me)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,15 @@ class ObservedMilvus:
 @dataclass(frozen=True)
 class CreateCollection:
     name: str
+    owner: Owner
+
+
+@dataclass(frozen=True)
+class ClaimOwnership:
+    """Record ``owner`` on a collection that is ours to adopt."""
+
+    name: str
+    owner: Owner
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,7 @@ class PointAlias:
     exists: bool  # alter the alias, or create it
 
 
-Step = CreateCollection | BuildIndex | LoadCollection | PointAlias
+Step = CreateCollection | ClaimOwnership | BuildIndex | LoadCollection | PointAlias
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,7 @@ class Plan:
     lost: bool = False  # the recorded physical collection was gone and is recreated empty
     migration_required: list[str] = field(default_factory=list)
     conflict: str | None = None  # the alias belongs to someone else: nothing is changed
+    conflict_reason: str = "AliasInUse"
 
 
 def choose_physical(alias: str, recorded: str | None, observed: ObservedMilvus) -> str:
@@ -102,13 +117,34 @@ def choose_physical(alias: str, recorded: str | None, observed: ObservedMilvus) 
     return recorded or physical_name(alias, 1)
 
 
+def _foreign_owner(observed: ObservedMilvus, me: Owner) -> tuple[list[str], Owner | None]:
+    foreign = sorted(n for n, p in observed.physicals.items() if p.claim_by(me) is Claim.FOREIGN)
+    owners = [observed.physicals[name].owner for name in foreign]
+    return foreign, next((owner for owner in owners if owner is not None), None)
+
+
 def plan_reconciliation(
-    layout: CollectionLayout, alias: str, recorded: str | None, observed: ObservedMilvus
+    layout: CollectionLayout, alias: str, recorded: str | None, observed: ObservedMilvus, me: Owner
 ) -> Plan:
     physical = choose_physical(alias, recorded, observed)
     plan = Plan(physical)
-    foreign = observed.alias_target is not None and observed.alias_target not in observed.physicals
-    if foreign and recorded is None and not observed.physicals:
+    foreign, owner = _foreign_owner(observed, me)
+    if foreign:
+        plan.conflict_reason = "Conflict"
+        holder = (
+            str(owner) if owner is not None else "no VectorCollection (this operator did not create them)"
+        )
+        plan.conflict = (
+            f"alias {alias} is taken: {', '.join(foreign)} belong to {holder}; nothing was changed."
+            " Choose another collectionName, or another Milvus database"
+        )
+        return plan
+    for name, existing_physical in sorted(observed.physicals.items()):
+        if existing_physical.claim_by(me) is Claim.ADOPT:
+            plan.steps.append(ClaimOwnership(name, me))
+            plan.notices.append(Notice("Adopted", f"recorded this VectorCollection as the owner of {name}"))
+    elsewhere = observed.alias_target is not None and observed.alias_target not in observed.physicals
+    if elsewhere and recorded is None and not observed.physicals:
         # A new VectorCollection never takes over an alias that serves another collection.
         plan.conflict = (
             f"alias {alias} already points at {observed.alias_target}, which this VectorCollection did not"
@@ -117,7 +153,7 @@ def plan_reconciliation(
         return plan
     existing = observed.physicals.get(physical)
     if existing is None:
-        plan.steps.append(CreateCollection(physical))
+        plan.steps.append(CreateCollection(physical, me))
         plan.steps.append(LoadCollection(physical))
         if recorded is not None:
             plan.lost = True
@@ -229,8 +265,8 @@ def assess(layout: CollectionLayout, physical: str, observed: ObservedMilvus, pl
     if plan.conflict is not None:
         return Assessment(
             [
-                ConditionUpdate.of("Provisioned", False, "AliasInUse", plan.conflict),
-                ConditionUpdate.of("Ready", False, "AliasInUse", plan.conflict),
+                ConditionUpdate.of("Provisioned", False, plan.conflict_reason, plan.conflict),
+                ConditionUpdate.of("Ready", False, plan.conflict_reason, plan.conflict),
             ],
             "Failed",
         )

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from kubernetes import client
 
 from vector_operator.metrics import OperatorMetrics
+from vector_operator.migration.observation import Installation
 from vector_operator.milvus.connection import MilvusClients, MilvusEndpoint
+from vector_operator.sources.sql_engine import Timeouts
 
 DEFAULT_WORKER_IMAGE = "ghcr.io/vectors-aios/vector-operator:0.1.0"
 
@@ -26,6 +28,22 @@ class OperatorSettings:
     plan_interval_s: float = 5.0
     worker_image: str = DEFAULT_WORKER_IMAGE
     worker_command: tuple[str, ...] = ("vector-operator", "worker")
+    allowed_worker_images: frozenset[str] = frozenset()
+    """Images plans may ask for, besides worker_image (always allowed)."""
+    allowed_worker_service_accounts: frozenset[str] = frozenset()
+    """ServiceAccounts plans may run their Jobs as; none by default."""
+    source_timeouts: Timeouts = field(default_factory=Timeouts)
+    """How long the planner waits to connect to a source and for one statement."""
+
+    def installation(self) -> Installation:
+        return Installation(
+            worker_image=self.worker_image,
+            worker_command=self.worker_command,
+            allowed_images=self.allowed_worker_images | {self.worker_image},
+            allowed_service_accounts=self.allowed_worker_service_accounts,
+            default_milvus_uri=self.default_milvus_uri,
+            probe_interval_s=self.probe_interval_s,
+        )
 
 
 @dataclass

@@ -10,7 +10,7 @@ import kopf
 
 from vector_operator.api.resource import GROUP, VERSION
 from vector_operator.api.rollbackpolicy import RollbackPolicySpec
-from vector_operator.handlers.context import OperatorContext
+from vector_operator.controller.context import OperatorContext
 from vector_operator.rollback.triggers import describe, selects
 from vector_operator.status_conditions import ConditionUpdate, merged_conditions
 

@@ -1,4 +1,4 @@
-"""The worker's assignment for one batch, from the plan, its target collection and the batch's
+"""The worker's assignment for one batch, from the plan, the target's pinned spec and the batch's
 key range. It names environment variables for credentials, never their values."""
 
 from __future__ import annotations
@@ -8,14 +8,35 @@ from typing import Any
 from vector_operator.api.migrationplan import MigrationPlanSpec
 from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.collection.milvus_layout import layout_of
-from vector_operator.migration.batch_jobs import MILVUS_TOKEN_ENV, SOURCE_URL_ENV
-from vector_operator.worker.assignment import WorkerAssignment
-
-Key = int | str
+from vector_operator.contract.assignment import (
+    BatchIdentity,
+    CollectionTarget,
+    KeyRange,
+    KeyValue,
+    MilvusTarget,
+    QualitySettings,
+    Source,
+    SqlSource,
+    WorkerAssignment,
+    key_bound,
+)
+from vector_operator.migration.batch_jobs import MILVUS_CA_FILE, MILVUS_TOKEN_ENV, SOURCE_URL_ENV
 
 
 class UnsupportedSource(Exception):
     """The plan's source cannot be run by the controller yet; the message says what to use."""
+
+
+def _milvus(collection: VectorCollectionSpec, uri: str) -> MilvusTarget:
+    connection, tls = collection.milvus, collection.milvus.tls
+    return MilvusTarget(
+        uri=uri,
+        database=connection.database,
+        token_env=MILVUS_TOKEN_ENV if connection.secret_ref else None,
+        tls=bool(tls and tls.enabled) or uri.startswith("https://"),
+        ca_file=MILVUS_CA_FILE if tls is not None and tls.ca_secret_ref is not None else None,
+        server_name=tls.server_name if tls is not None else None,
+    )
 
 
 def batch_assignment(
@@ -27,7 +48,7 @@ def batch_assignment(
     collection_spec: VectorCollectionSpec,
     milvus_uri: str,
     physical: str,
-    key_range: tuple[Key | None, Key | None],
+    key_range: tuple[KeyValue | None, KeyValue | None],
 ) -> dict[str, Any]:
     sql = plan_spec.source.sql
     if sql is None:
@@ -36,55 +57,32 @@ def batch_assignment(
             " (files sources run through `vector-operator worker` directly)"
         )
     layout = layout_of(collection_spec)
-    embedding = collection_spec.embedding
-    encode = plan_spec.batching.encode
     start, end = key_range
-    document: dict[str, Any] = {
-        "batch": {"namespace": namespace, "plan": plan, "index": index},
-        "milvus": {
-            "uri": milvus_uri,
-            "database": collection_spec.milvus.database,
-            "tokenEnv": MILVUS_TOKEN_ENV if collection_spec.milvus.secret_ref else None,
-        },
-        "collection": {
-            "name": physical,
-            "primaryKey": {
-                "type": collection_spec.primary_key.type.value,
-                "maxLength": layout.primary_key_max_length,
-            },
-            "dimension": collection_spec.dimension,
-            "metricType": collection_spec.metric_type.value,
-            "scalarFields": [
-                {"name": f.name, "type": f.type, "maxLength": f.max_length} for f in layout.fields
-            ],
-            "searchParams": layout.search_params,
-        },
-        "source": {
-            "sql": {
-                "urlEnv": SOURCE_URL_ENV,
-                "table": sql.table,
-                "primaryKey": sql.primary_key,
-                "textColumns": sql.text_columns,
-                "textTemplate": sql.text_template,
-                "fields": sql.fields or {},
-            }
-        },
-        "keyRange": {"start": start, "end": end},
-        "model": {
-            "name": embedding.model,
-            "normalize": embedding.normalize,
-            "device": embedding.device.value,
-            "truncateDim": embedding.truncate_dim,
-            "maxSeqLength": embedding.max_seq_length,
-        },
-        "encode": {
-            "minBatchSize": encode.min_batch_size,
-            "maxBatchSize": encode.max_batch_size,
-            "targetBatchLatencyMs": encode.target_batch_latency_ms,
-        },
-        "quality": {"sampleSize": plan_spec.quality.sample_size},
-    }
-    # Validated here, so a mistake shows up in the plan's status and not in a failing pod.
-    validated = WorkerAssignment.model_validate(document)
+    assignment = WorkerAssignment(
+        batch=BatchIdentity(namespace=namespace, plan=plan, index=index),
+        milvus=_milvus(collection_spec, milvus_uri),
+        collection=CollectionTarget(
+            name=physical,
+            primary_key=collection_spec.primary_key,
+            dimension=collection_spec.dimension,
+            metric_type=collection_spec.metric_type,
+            scalar_fields=list(collection_spec.fields or []),
+            search_params=dict(layout.search_params),
+        ),
+        source=Source(
+            sql=SqlSource(
+                url_env=SOURCE_URL_ENV,
+                **sql.model_dump(exclude={"url_secret_ref"}, exclude_none=True),
+            )
+        ),
+        key_range=KeyRange(
+            start=None if start is None else key_bound(start), end=None if end is None else key_bound(end)
+        ),
+        model=collection_spec.embedding,
+        encode=plan_spec.batching.encode,
+        quality=QualitySettings(sample_size=plan_spec.quality.sample_size),
+    )
+    # Validated as a whole here, so a mistake shows up in the plan's status and not in a failing pod.
+    validated = WorkerAssignment.model_validate(assignment.model_dump(mode="json", by_alias=True))
     out: dict[str, Any] = validated.model_dump(mode="json", by_alias=True, exclude_none=True)
     return out

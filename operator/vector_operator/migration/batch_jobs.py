@@ -9,23 +9,29 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from vector_operator.api.kubernetes_types import SecretKeyReference
 from vector_operator.api.migrationplan import PodTemplateOverrides
 from vector_operator.api.resource import API_VERSION
 
 MAX_NAME = 63
 PLAN_LABEL = "vectors.aios.dev/plan"
 BATCH_LABEL = "vectors.aios.dev/batch"
+ROUND_LABEL = "vectors.aios.dev/round"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "vector-operator"
 ASSIGNMENT_ENV = "VO_ASSIGNMENT"
 SOURCE_URL_ENV = "VO_SOURCE_URL"
 MILVUS_TOKEN_ENV = "VO_MILVUS_TOKEN"  # noqa: S105 - the name of the variable, not a token
+MILVUS_CA_VOLUME = "milvus-ca"
+MILVUS_CA_DIR = "/var/run/secrets/vectors.aios.dev/milvus-ca"
+MILVUS_CA_FILE = f"{MILVUS_CA_DIR}/ca.crt"
 
 
-def job_name(plan: str, index: int) -> str:
-    """`<plan>-<index>`; a plan name too long for that is cut and made unique with a hash, so the
-    name stays a valid label value (63 characters) and never collides."""
-    suffix = f"-{index}"
+def job_name(plan: str, index: int, round_: int = 0) -> str:
+    """`<plan>-<index>` (`<plan>-<index>-r<round>` for a retry round); a plan name too long for
+    that is cut and made unique with a hash, so the name stays a valid label value (63 characters)
+    and never collides."""
+    suffix = f"-{index}" if round_ == 0 else f"-{index}-r{round_}"
     if len(plan) + len(suffix) <= MAX_NAME:
         return plan + suffix
     digest = hashlib.sha256(plan.encode()).hexdigest()[:8]
@@ -49,24 +55,15 @@ class SecretEnv:
 
 @dataclass(frozen=True)
 class JobSettings:
-    image: str
+    image: str  # the admitted image: the plan's choice when the installation allows it
     command: tuple[str, ...]
-    backoff_limit: int = 3
+    backoff_limit: int
     active_deadline_s: int = 6 * 3600
     ttl_after_finished_s: int = 24 * 3600
+    milvus_ca: SecretKeyReference | None = None  # mounted at MILVUS_CA_FILE
 
 
-def batch_job(
-    *,
-    plan: str,
-    plan_uid: str,
-    index: int,
-    assignment: dict[str, Any],
-    secrets: list[SecretEnv],
-    settings: JobSettings,
-    overrides: PodTemplateOverrides | None,
-) -> dict[str, Any]:
-    labels = {MANAGED_BY_LABEL: MANAGED_BY, PLAN_LABEL: plan_label_value(plan), BATCH_LABEL: str(index)}
+def _container(assignment: dict[str, Any], secrets: list[SecretEnv], settings: JobSettings) -> dict[str, Any]:
     env: list[dict[str, Any]] = [
         {"name": ASSIGNMENT_ENV, "value": json.dumps(assignment, separators=(",", ":"))},
         {"name": "HF_HUB_OFFLINE", "value": "1"},
@@ -75,7 +72,7 @@ def batch_job(
     env += [{"name": s.env, "valueFrom": {"secretKeyRef": {"name": s.secret, "key": s.key}}} for s in secrets]
     container: dict[str, Any] = {
         "name": "worker",
-        "image": (overrides.image if overrides and overrides.image else settings.image),
+        "image": settings.image,
         "command": list(settings.command),
         "env": env,
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -86,6 +83,14 @@ def batch_job(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
+    if settings.milvus_ca is not None:
+        container["volumeMounts"] = [{"name": MILVUS_CA_VOLUME, "mountPath": MILVUS_CA_DIR, "readOnly": True}]
+    return container
+
+
+def _pod_spec(
+    container: dict[str, Any], settings: JobSettings, overrides: PodTemplateOverrides | None
+) -> dict[str, Any]:
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
@@ -96,38 +101,59 @@ def batch_job(
         },
         "containers": [container],
     }
-    if overrides is not None:
-        if overrides.resources is not None:
-            container["resources"] = overrides.resources.model_dump(by_alias=True, exclude_none=True)
-        if overrides.node_selector:
-            pod_spec["nodeSelector"] = dict(overrides.node_selector)
-        if overrides.tolerations:
-            pod_spec["tolerations"] = [
-                t.model_dump(by_alias=True, exclude_none=True) for t in overrides.tolerations
-            ]
-        if overrides.service_account_name:
-            pod_spec["serviceAccountName"] = overrides.service_account_name
+    if settings.milvus_ca is not None:
+        items = [{"key": settings.milvus_ca.key, "path": "ca.crt"}]
+        pod_spec["volumes"] = [
+            {"name": MILVUS_CA_VOLUME, "secret": {"secretName": settings.milvus_ca.name, "items": items}}
+        ]
+    if overrides is None:
+        return pod_spec
+    if overrides.resources is not None:
+        container["resources"] = overrides.resources.model_dump(by_alias=True, exclude_none=True)
+    if overrides.node_selector:
+        pod_spec["nodeSelector"] = dict(overrides.node_selector)
+    if overrides.tolerations:
+        pod_spec["tolerations"] = [
+            t.model_dump(by_alias=True, exclude_none=True) for t in overrides.tolerations
+        ]
+    if overrides.service_account_name:  # admitted against the installation's allow-list before
+        pod_spec["serviceAccountName"] = overrides.service_account_name
+    return pod_spec
+
+
+def batch_job(
+    *,
+    plan: str,
+    plan_uid: str,
+    index: int,
+    round_: int,
+    assignment: dict[str, Any],
+    secrets: list[SecretEnv],
+    settings: JobSettings,
+    overrides: PodTemplateOverrides | None,
+) -> dict[str, Any]:
+    labels = {
+        MANAGED_BY_LABEL: MANAGED_BY,
+        PLAN_LABEL: plan_label_value(plan),
+        BATCH_LABEL: str(index),
+        ROUND_LABEL: str(round_),
+    }
+    owner = {"apiVersion": API_VERSION, "kind": "MigrationPlan", "name": plan, "uid": plan_uid}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_name(plan, index),
+            "name": job_name(plan, index, round_),
             "labels": labels,
-            "ownerReferences": [
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": "MigrationPlan",
-                    "name": plan,
-                    "uid": plan_uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [{**owner, "controller": True, "blockOwnerDeletion": True}],
         },
         "spec": {
             "backoffLimit": settings.backoff_limit,
             "activeDeadlineSeconds": settings.active_deadline_s,
             "ttlSecondsAfterFinished": settings.ttl_after_finished_s,
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": _pod_spec(_container(assignment, secrets, settings), settings, overrides),
+            },
         },
     }

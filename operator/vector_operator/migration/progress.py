@@ -1,122 +1,150 @@
-"""Folding one finished batch into the plan's status: counts, quality aggregates, completed
-ranges, recent failures. Pure; the handler writes the result."""
+"""Taking a finished batch into the plan's typed status: counts, quality aggregates, completed and
+failed ranges, the recent batches the triggers read, recent failures. Pure."""
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable
 
+from vector_operator.api.bounds import MAX_RECENT_BATCHES, MAX_RECENT_FAILURES
+from vector_operator.api.migrationplan import (
+    BatchFailure,
+    BatchMetrics,
+    CoherenceSummary,
+    MigrationPlanStatus,
+    MigrationProgress,
+    MigrationQuality,
+    Throughput,
+)
+from vector_operator.contract.result import SkipReason, WorkerResult
 from vector_operator.migration import compact_ranges
-from vector_operator.worker.result import WorkerResult
 
-MAX_RECENT_FAILURES = 20
-MAX_RECENT_BATCHES = 32
-Json = dict[str, Any]
+ROUND = 6
 
 
-def _timestamp(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def progress_of(status: MigrationPlanStatus) -> MigrationProgress:
+    if status.progress is None:
+        status.progress = MigrationProgress()
+    return status.progress
 
 
-def fold_success(status: Mapping[str, Any], index: int, result: WorkerResult) -> Json:
-    """The status fields that change when batch `index` succeeded with `result`."""
-    progress = dict(status.get("progress") or {})
-    quality = dict(status.get("quality") or {})
-    records = result.records
-    read = int(progress.get("recordsRead") or 0) + records.read
-    done = int(progress.get("recordsDone") or 0) + records.upserted
-    skipped_by_reason = dict(progress.get("skippedByReason") or {})
-    for reason, count in records.skipped.items():
-        skipped_by_reason[reason] = skipped_by_reason.get(reason, 0) + count
-    skipped = sum(skipped_by_reason.values())
-    completed = compact_ranges.add(status.get("completedRanges"), [index])
-    progress.update(
-        recordsRead=read,
-        recordsDone=done,
-        recordsSkipped=skipped,
-        skippedByReason=skipped_by_reason,
-        batchesSucceeded=compact_ranges.count(completed),
+def quality_of(status: MigrationPlanStatus) -> MigrationQuality:
+    if status.quality is None:
+        status.quality = MigrationQuality()
+    return status.quality
+
+
+def count_skipped(status: MigrationPlanStatus, skipped: dict[str, int], read: int) -> None:
+    """Adds rows read and skipped (by reason) to the progress."""
+    progress = progress_of(status)
+    by_reason = dict(progress.skipped_by_reason or {})
+    for reason, count in skipped.items():
+        by_reason[reason] = by_reason.get(reason, 0) + count
+    progress.skipped_by_reason = by_reason
+    progress.records_skipped = sum(by_reason.values())
+    progress.records_read = (progress.records_read or 0) + read
+    records_read = progress.records_read
+    quality_of(status).failure_rate = (
+        round(progress.records_skipped / records_read, ROUND) if records_read else 0.0
     )
-    if result.quality is not None and result.quality.coherence is not None and result.quality.sampled:
-        coherence = dict(quality.get("coherence") or {})
-        before = int(quality.get("sampledRecords") or 0)
-        sampled = result.quality.sampled
-        batch = result.quality.coherence
-        mean = coherence.get("mean")
-        coherence["mean"] = round(
-            batch.mean
-            if mean is None
-            else (float(mean) * before + batch.mean * sampled) / (before + sampled),
-            6,
+
+
+def count_null_keys(status: MigrationPlanStatus, null_keys: int) -> None:
+    """Rows without a key, found when planning: read and skipped (nullKey), counted once."""
+    progress = progress_of(status)
+    if null_keys and SkipReason.NULL_KEY.value not in (progress.skipped_by_reason or {}):
+        count_skipped(status, {SkipReason.NULL_KEY.value: null_keys}, null_keys)
+
+
+def _merge_coherence(quality: MigrationQuality, result: WorkerResult) -> None:
+    measured = result.quality
+    if measured is None or measured.coherence is None or not measured.sampled:
+        return
+    before, sampled, batch = quality.sampled_records or 0, measured.sampled, measured.coherence
+    current = quality.coherence or CoherenceSummary()
+
+    def weighted(previous: float | None, value: float) -> float:
+        return round(
+            value if previous is None else (previous * before + value * sampled) / (before + sampled), ROUND
         )
-        coherence["min"] = round(min(batch.min, float(coherence.get("min", batch.min))), 6)
-        coherence["max"] = round(max(batch.max, float(coherence.get("max", batch.max))), 6)
-        quality["coherence"] = coherence
-        if result.quality.retrievability is not None:
-            previous = quality.get("retrievability")
-            quality["retrievability"] = round(
-                result.quality.retrievability
-                if previous is None
-                else (float(previous) * before + result.quality.retrievability * sampled)
-                / (before + sampled),
-                6,
-            )
-        quality["sampledRecords"] = before + sampled
-    quality["processingTimeMsP95"] = round(
-        max(float(quality.get("processingTimeMsP95") or 0.0), result.timings.batch_p95_ms), 3
+
+    quality.coherence = CoherenceSummary(
+        mean=weighted(current.mean, batch.mean),
+        min=round(min(batch.min, current.min if current.min is not None else batch.min), ROUND),
+        max=round(max(batch.max, current.max if current.max is not None else batch.max), ROUND),
     )
-    quality["failureRate"] = round(skipped / read, 6) if read else 0.0
-    throughput: Json = {}
+    if measured.retrievability is not None:
+        quality.retrievability = weighted(quality.retrievability, measured.retrievability)
+    quality.sampled_records = before + sampled
+
+
+def fold_success(status: MigrationPlanStatus, index: int, result: WorkerResult) -> None:
+    """Batch ``index`` is done: its counts, quality and range join the status."""
+    records = result.records
+    count_skipped(status, dict(records.skipped), records.read)
+    progress = progress_of(status)
+    progress.records_done = (progress.records_done or 0) + records.upserted
+    status.completed_ranges = compact_ranges.add(status.completed_ranges, [index])
+    progress.batches_succeeded = compact_ranges.count(status.completed_ranges)
+    quality = quality_of(status)
+    _merge_coherence(quality, result)
+    quality.processing_time_ms_p95 = round(
+        max(quality.processing_time_ms_p95 or 0.0, result.timings.batch_p95_ms), 3
+    )
     if result.batch_sizes.last:
-        throughput["encodeBatchSize"] = result.batch_sizes.last
-    metrics: Json = {
-        "batch": index,
-        "failureRate": round(sum(records.skipped.values()) / records.read, 6) if records.read else 0.0,
-        "processingTimeMs": round(result.timings.batch_p95_ms, 3),
-    }
-    if result.quality is not None and result.quality.coherence is not None:
-        metrics["coherence"] = round(result.quality.coherence.mean, 6)
-    recent = [*(status.get("recentBatches") or []), metrics][-MAX_RECENT_BATCHES:]
-    return {
-        "progress": progress,
-        "quality": quality,
-        "completedRanges": completed,
-        "throughput": throughput,
-        "recentBatches": recent,
-    }
+        status.throughput = (status.throughput or Throughput()).model_copy(
+            update={"encode_batch_size": result.batch_sizes.last}
+        )
 
 
-def failure_entry(index: int, reason: str, message: str, now: datetime.datetime) -> Json:
-    return {"batch": index, "reason": reason, "message": message[:1024], "time": _timestamp(now)}
+def fold_failure(
+    status: MigrationPlanStatus, index: int, reason: str, message: str, now: datetime.datetime
+) -> None:
+    """Batch ``index`` failed for good: its range joins failedRanges, the attempt recentFailures."""
+    status.failed_ranges = compact_ranges.add(status.failed_ranges, [index])
+    entry = BatchFailure(batch=index, reason=reason, message=message[:1024], time=now.replace(microsecond=0))
+    failures = [f for f in status.recent_failures or [] if not (f.batch == index and f.reason == reason)]
+    status.recent_failures = [*failures, entry][-MAX_RECENT_FAILURES:]
+    progress_of(status).batches_failed = compact_ranges.count(status.failed_ranges)
 
 
-def with_failure(status: Mapping[str, Any], entry: Json) -> list[Json]:
-    """recentFailures with `entry` added (newest last, bounded), unless it is already there."""
-    failures = [dict(f) for f in status.get("recentFailures") or []]
-    if any(f.get("batch") == entry["batch"] and f.get("reason") == entry["reason"] for f in failures):
-        return failures
-    return [*failures, entry][-MAX_RECENT_FAILURES:]
+def batch_metrics(index: int, result: WorkerResult, sequence: int) -> BatchMetrics:
+    """What the triggers read of one finished batch."""
+    records = result.records
+    coherence = result.quality.coherence if result.quality is not None else None
+    return BatchMetrics(
+        batch=index,
+        sequence=sequence,
+        coherence=round(coherence.mean, ROUND) if coherence is not None else None,
+        failure_rate=round(sum(records.skipped.values()) / records.read, ROUND) if records.read else 0.0,
+        processing_time_ms=round(result.timings.batch_p95_ms, 3),
+    )
+
+
+def remember_batch(status: MigrationPlanStatus, index: int, result: WorkerResult) -> BatchMetrics:
+    """Appends the batch's metrics to recentBatches (bounded), numbered in the order taken in."""
+    sequence = (status.batches_folded or 0) + 1
+    status.batches_folded = sequence
+    metrics = batch_metrics(index, result, sequence)
+    status.recent_batches = [*(status.recent_batches or []), metrics][-MAX_RECENT_BATCHES:]
+    return metrics
 
 
 def summary(succeeded: int, total: int) -> str:
     return f"{succeeded}/{total}"
 
 
-def next_batches(
-    total: int, completed: str | None, running: set[int], failed: set[int], max_concurrent: int
-) -> list[int]:
-    """The lowest-numbered batches to launch now: not done, not running, not failed, within the
+def next_batches(total: int, excluded: Iterable[int], running: int, max_concurrent: int) -> list[int]:
+    """The lowest-numbered batches to launch now: not done, failed or running, within the
     concurrency limit."""
-    room = max_concurrent - len(running)
+    room = max_concurrent - running
     if room <= 0:
         return []
-    done = set(compact_ranges.members(completed))
+    skip = set(excluded)
     chosen: list[int] = []
     for index in range(total):
-        if index in done or index in running or index in failed:
-            continue
-        chosen.append(index)
-        if len(chosen) == room:
-            break
+        if index not in skip:
+            chosen.append(index)
+            if len(chosen) == room:
+                break
     return chosen

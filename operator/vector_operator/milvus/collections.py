@@ -22,9 +22,11 @@ from vector_operator.collection.milvus_layout import (
     CollectionLayout,
     VectorSpace,
 )
+from vector_operator.collection.ownership import OWNER_PROPERTY, Claim, Owner
 from vector_operator.collection.physical_names import physical_collections
 from vector_operator.collection.reconciliation import (
     BuildIndex,
+    ClaimOwnership,
     CreateCollection,
     LoadCollection,
     ObservedIndex,
@@ -37,6 +39,11 @@ from vector_operator.milvus.connection import MilvusClients, MilvusEndpoint, Mil
 
 CALL_TIMEOUT_S = 30.0
 T = TypeVar("T")
+
+
+class AliasMoved(Exception):
+    """A compare-and-swap on an alias found it pointing elsewhere than expected: nothing changed."""
+
 
 _SCALAR_TYPES = {
     "VARCHAR": DataType.VARCHAR,
@@ -145,6 +152,7 @@ class MilvusCollections:
             index=index,
             index_fingerprint=properties.get(INDEX_PROPERTY),
             loaded=load_state == LoadState.Loaded,
+            owner=Owner.from_property(properties.get(OWNER_PROPERTY)),
         )
 
     def count(self, name: str) -> int:
@@ -180,8 +188,13 @@ class MilvusCollections:
 
     def apply(self, step: Step, alias: str, layout: CollectionLayout) -> None:
         match step:
-            case CreateCollection(name):
-                self._create(name, layout)
+            case CreateCollection(name, owner):
+                self._create(name, layout, owner)
+            case ClaimOwnership(name, owner):
+                with self._client(f"record the owner of {name}") as client:
+                    client.alter_collection_properties(
+                        name, properties={OWNER_PROPERTY: owner.to_property()}, timeout=CALL_TIMEOUT_S
+                    )
             case BuildIndex(name, replace):
                 self._build_index(name, layout, replace)
             case LoadCollection(name):
@@ -197,13 +210,34 @@ class MilvusCollections:
                     else:
                         client.create_alias(name, alias, timeout=CALL_TIMEOUT_S)
 
-    def create(self, name: str, layout: CollectionLayout) -> None:
-        """A new physical collection with the layout's schema and index, loaded."""
-        self._create(name, layout)
+    def create(self, name: str, layout: CollectionLayout, owner: Owner) -> None:
+        """A new physical collection with the layout's schema and index, owned by ``owner``,
+        loaded. An existing one is left as it is (a repeated step after a restart)."""
+        if name not in self.names():
+            self._create(name, layout, owner)
         with self._client(f"load {name}") as client:
             client.load_collection(name, timeout=CALL_TIMEOUT_S)
 
-    def _create(self, name: str, layout: CollectionLayout) -> None:
+    def swing_alias(self, alias: str, to: str, expected: str | None) -> bool:
+        """Points ``alias`` at ``to`` if it points at ``expected`` now (a compare-and-swap, under
+        the endpoint's alias lock). True when it moved, False when it already pointed at ``to``;
+        AliasMoved when it points elsewhere."""
+        with self.clients.alias_lock(self.endpoint):
+            current = self.alias_target(alias)
+            if current == to:
+                return False
+            if current != expected:
+                raise AliasMoved(
+                    f"alias {alias} points at {current}, not {expected} as expected: left unchanged"
+                )
+            with self._client(f"point alias {alias} at {to}") as client:
+                if current is None:
+                    client.create_alias(to, alias, timeout=CALL_TIMEOUT_S)
+                else:
+                    client.alter_alias(to, alias, timeout=CALL_TIMEOUT_S)
+        return True
+
+    def _create(self, name: str, layout: CollectionLayout, owner: Owner) -> None:
         with self._client(f"create {name}") as client:
             schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
             if layout.primary_key_max_length is None:
@@ -222,7 +256,7 @@ class MilvusCollections:
             client.create_collection(
                 name,
                 schema=schema,
-                properties={SPACE_PROPERTY: layout.space.to_property()},
+                properties={SPACE_PROPERTY: layout.space.to_property(), OWNER_PROPERTY: owner.to_property()},
                 timeout=CALL_TIMEOUT_S,
             )
         self._build_index(name, layout, replace=None)
@@ -254,11 +288,14 @@ class MilvusCollections:
         with self._client(f"flush {name}") as client:
             client.flush(name, timeout=CALL_TIMEOUT_S)
 
-    def drop(self, name: str) -> bool:
-        """Drops one collection; False when it did not exist."""
+    def drop(self, name: str, owner: Owner) -> bool:
+        """Drops one collection if it is ``owner``'s; False when it did not exist or is not."""
         with self._client(f"drop {name}") as client:
             if not client.has_collection(name, timeout=CALL_TIMEOUT_S):
                 return False
+        if self._observe_physical(name).claim_by(owner) is Claim.FOREIGN:
+            return False
+        with self._client(f"drop {name}") as client:
             client.drop_collection(name, timeout=CALL_TIMEOUT_S)
         return True
 
@@ -324,14 +361,15 @@ class MilvusCollections:
             sampled=len(rows),
         )
 
-    def drop_all(self, alias: str) -> list[str]:
-        """Drops the alias and every `<alias>__v<N>`; returns the collections dropped."""
+    def drop_all(self, alias: str, owner: Owner) -> list[str]:
+        """Drops every `<alias>__v<N>` that is ``owner``'s, and the alias when it points at one of
+        them; another VectorCollection's collections and alias stay. Returns what was dropped."""
+        observed = self.observe(alias)
+        mine = [n for n, p in sorted(observed.physicals.items()) if p.claim_by(owner) is not Claim.FOREIGN]
         with self._client(f"drop {alias}") as client:
-            names = client.list_collections(timeout=CALL_TIMEOUT_S)
-            if alias in client.list_aliases(timeout=CALL_TIMEOUT_S).get("aliases", []):
+            if observed.alias_target in mine:
                 with self.clients.alias_lock(self.endpoint):
                     client.drop_alias(alias, timeout=CALL_TIMEOUT_S)
-            dropped = physical_collections(alias, names)
-            for name in dropped:
+            for name in mine:
                 client.drop_collection(name, timeout=CALL_TIMEOUT_S)
-        return dropped
+        return mine

@@ -3,9 +3,9 @@ module decides.
 
 Per-batch metrics (coherence, failureRate, processingTimeMs) are read batch by batch while the plan
 is Generating, so `forBatches: N` means N consecutive finished batches crossed the threshold; in
-the later phases the collection-level figures are read (validation's coherence, recall@k and
-search latency; after the cutover, the canary probes on the alias). `forDuration` holds a trigger
-back until its threshold stayed crossed that long.
+the later phases the collection-level figures are read (the plan's coherence, validation's recall@k
+and search latency; after the cutover, recall@k and search latency measured on the new collection
+itself). `forDuration` holds a trigger back until its threshold stayed crossed that long.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import datetime
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from vector_operator.api.kubernetes_types import LabelSelector
+from vector_operator.api.migrationplan import BatchMetrics
 from vector_operator.api.rollbackpolicy import RollbackPolicySpec, Trigger, TriggerMetric
 
 BATCH_METRICS = {
     TriggerMetric.COHERENCE: "coherence",
-    TriggerMetric.FAILURE_RATE: "failureRate",
-    TriggerMetric.PROCESSING_TIME_MS: "processingTimeMs",
+    TriggerMetric.FAILURE_RATE: "failure_rate",
+    TriggerMetric.PROCESSING_TIME_MS: "processing_time_ms",
 }
 
 
@@ -31,7 +31,7 @@ class Observation:
     """What a plan shows a policy at one moment."""
 
     phase: str  # Generating, Validating, CuttingOver or PostCutover
-    recent_batches: Sequence[Mapping[str, Any]]  # finished batches, in the order they finished
+    recent_batches: Sequence[BatchMetrics]  # finished batches, in the order they finished
     figures: Mapping[str, float]  # collection-level values by trigger metric name
     now: datetime.datetime
 
@@ -98,7 +98,8 @@ def _current(trigger: Trigger, observation: Observation) -> tuple[float | None, 
     """The value to judge now and whether it crosses (for forBatches: all of the last N)."""
     field = BATCH_METRICS.get(trigger.metric)
     if field is not None and observation.phase == "Generating":
-        values = [b[field] for b in observation.recent_batches if b.get(field) is not None]
+        found = (getattr(batch, field) for batch in observation.recent_batches)
+        values = [float(value) for value in found if value is not None]
         needed = trigger.for_batches or 1
         if len(values) < needed:
             return (values[-1] if values else None), False

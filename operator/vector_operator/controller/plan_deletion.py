@@ -1,0 +1,67 @@
+"""A MigrationPlan deleted: its Jobs and ConfigMap go with it (owner references); a BlueGreen plan
+that never cut over drops the collection it was filling, if its VectorCollection owns it and the
+alias does not serve it."""
+
+from __future__ import annotations
+
+import logging
+
+import kopf
+
+from vector_operator.api.migrationplan import MigrationMode, MigrationPhase
+from vector_operator.collection.ownership import Owner
+from vector_operator.controller.context import OperatorContext
+from vector_operator.kube import plan_config, plans, targets
+from vector_operator.kube.secrets import SecretReader, SecretUnavailable
+from vector_operator.milvus.collections import MilvusCollections
+from vector_operator.milvus.connection import MilvusUnavailable
+from vector_operator.milvus.endpoints import MilvusNotConfigured, endpoint_for
+
+ATTEMPTS = 5
+
+
+def delete_plan(
+    context: OperatorContext, body: kopf.Body, retry: int, logger: logging.Logger | kopf.Logger
+) -> None:
+    context.forget(str(body.metadata.uid))
+    try:
+        plan = plans.parse_plan(dict(body))
+    except plans.UnreadableStatus:
+        return
+    status, namespace = plan.status, plan.identity.namespace
+    new, previous, pinned_target = (
+        status.new_physical_collection,
+        status.previous_physical_collection,
+        status.target,
+    )
+    if (
+        plan.spec.mode is not MigrationMode.BLUE_GREEN
+        or not new
+        or new == previous
+        or status.phase is MigrationPhase.SUCCEEDED
+        or pinned_target is None
+    ):
+        return
+    try:
+        spec = plan_config.read_config(context.core, namespace, plan.identity.name).pinned
+        collection_spec = spec.spec if spec is not None else None
+        if collection_spec is None:
+            target = targets.read_target(context.custom, namespace, plan.spec.target_ref.name)
+            if target is None:
+                return
+            collection_spec = target.spec
+        reader = SecretReader(context.core, namespace)
+        endpoint = endpoint_for(collection_spec.milvus, context.settings.default_milvus_uri, reader)
+        milvus = MilvusCollections(context.clients, endpoint, context.metrics.observe_milvus_call)
+        if milvus.alias_target(collection_spec.collection_name) == new:
+            return  # it serves: never drop what applications query
+        owner = Owner(namespace, plan.spec.target_ref.name, pinned_target.uid)
+        if milvus.drop(new, owner):
+            kopf.info(
+                body, reason="PartialCollectionDropped", message=f"dropped {new}, which this plan was filling"
+            )
+    except (SecretUnavailable, MilvusNotConfigured, MilvusUnavailable) as error:
+        if retry < ATTEMPTS:
+            raise kopf.TemporaryError(f"cannot drop {new} yet: {error}", delay=10) from None
+        logger.warning(f"gave up dropping {new}: {error}")
+        kopf.warn(body, reason="DeletionIncomplete", message=f"gave up dropping {new}: {error}")

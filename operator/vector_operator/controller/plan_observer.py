@@ -1,0 +1,175 @@
+"""Observe: everything one MigrationPlan step needs, read fresh from the API server, Milvus and the
+source, for the phase the plan is in and nothing more (a finished plan with nothing due reads
+nothing). What cannot be read now becomes a Problem the decision reports."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from vector_operator.api.migrationplan import MigrationPhase
+from vector_operator.api.vectorcollection import VectorCollectionSpec
+from vector_operator.collection.milvus_layout import layout_of
+from vector_operator.controller.context import OperatorContext
+from vector_operator.kube import jobs, plan_config, plans, policies, targets
+from vector_operator.kube.secrets import SecretReader, SecretUnavailable
+from vector_operator.migration import schedule
+from vector_operator.migration.observation import MilvusView, PlanObservation, Probe, Problem
+from vector_operator.milvus.collections import MilvusCollections
+from vector_operator.milvus.connection import MilvusEndpoint, MilvusUnavailable
+from vector_operator.milvus.endpoints import MilvusNotConfigured, endpoint_for
+from vector_operator.sources import SourceMisconfigured, SourceUnavailable
+from vector_operator.sources.sql_keys import PlanningRefused, plan_sql_batches
+
+POST_CUTOVER_SAMPLE = 20
+
+
+class Unobservable(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Observed:
+    plan: plans.StoredPlan
+    observation: PlanObservation
+    endpoint: MilvusEndpoint | None
+
+
+class _Gatherer:
+    def __init__(self, context: OperatorContext, plan: plans.StoredPlan, now: datetime.datetime) -> None:
+        self.context, self.plan, self.now = context, plan, now
+        self.namespace, self.name = plan.identity.namespace, plan.identity.name
+        self.endpoint: MilvusEndpoint | None = None
+        self.found: dict[str, Any] = {}
+
+    def config(self) -> None:
+        stored = plan_config.read_config(self.context.core, self.namespace, self.name)
+        self.found.update(batch_plan=stored.batch_plan, pinned=stored.pinned)
+
+    def target(self) -> None:
+        found = targets.read_target(self.context.custom, self.namespace, self.plan.spec.target_ref.name)
+        if found is None:
+            name = self.plan.spec.target_ref.name
+            message = (
+                f"VectorCollection {name} does not exist in {self.namespace}: create it, or point"
+                " targetRef at an existing one"
+            )
+            raise Unobservable(Problem("TargetNotFound", message))
+        self.found["target"] = found
+
+    def spec(self) -> VectorCollectionSpec:
+        pinned, target = self.found.get("pinned"), self.found.get("target")
+        if pinned is not None:
+            return pinned.spec  # type: ignore[no-any-return]
+        if target is None:
+            self.target()
+            target = self.found["target"]
+        return target.spec  # type: ignore[no-any-return]
+
+    def milvus(self, probe: str | None = None, sample: int = 0, flush: bool = False) -> None:
+        spec = self.spec()
+        reader = SecretReader(self.context.core, self.namespace)
+        self.endpoint = endpoint_for(spec.milvus, self.context.settings.default_milvus_uri, reader)
+        milvus = MilvusCollections(
+            self.context.clients, self.endpoint, self.context.metrics.observe_milvus_call
+        )
+        observed = milvus.observe(spec.collection_name)
+        measured = None
+        if probe is not None and probe in observed.physicals:
+            if flush:
+                milvus.flush(probe)
+            figures = milvus.validation_probe(probe, layout_of(spec), sample)
+            measured = Probe(
+                figures.entities, figures.retrievability, figures.recall_at_k, figures.search_latency_p95_ms
+            )
+        owners = {name: physical.owner for name, physical in observed.physicals.items()}
+        self.found["milvus"] = MilvusView(observed.alias_target, owners, measured)
+
+    def jobs(self) -> None:
+        identity = self.plan.identity
+        self.found["jobs"] = jobs.observe_jobs(
+            self.context.batch, self.context.core, self.namespace, identity.name, identity.uid, self.now
+        )
+
+    def policies(self) -> None:
+        self.found["policies"] = policies.guarding_policies(
+            self.context.custom, self.namespace, self.name, self.plan.identity.labels
+        )
+
+    def siblings(self) -> None:
+        self.found["siblings"] = tuple(plans.siblings(self.context.custom, self.plan))
+
+    def scan(self) -> None:
+        """The source's batches, when the ConfigMap does not hold them yet."""
+        self.config()
+        if self.found["batch_plan"] is not None:
+            return
+        sql = self.plan.spec.source.sql
+        if sql is None:
+            message = "the controller plans SQL sources only for now: use source.sql"
+            raise Unobservable(Problem("UnsupportedSource", message, warning=False))
+        url = SecretReader(self.context.core, self.namespace)(sql.url_secret_ref)
+        timeouts, size = self.context.settings.source_timeouts, self.plan.spec.batching.records_per_job
+        self.found.update(
+            batch_plan=plan_sql_batches(url, sql.table, sql.primary_key, size, timeouts), scanned=True
+        )
+
+
+def _reads(gatherer: _Gatherer) -> list[Callable[[], object]]:
+    """What the plan's phase reads, in order."""
+    spec, status, now, g = gatherer.plan.spec, gatherer.plan.status, gatherer.now, gatherer
+    phase, new = status.phase or MigrationPhase.PENDING, status.new_physical_collection
+    if schedule.rollback_running(status):
+        return [g.config, g.target, g.milvus, g.jobs]
+    if phase in (MigrationPhase.PENDING, MigrationPhase.PLANNING):
+        return [g.scan, g.siblings]
+    if phase is MigrationPhase.PREPARING:
+        return [g.config, g.target, g.milvus, g.siblings]
+    if phase in (MigrationPhase.GENERATING, MigrationPhase.PAUSED):
+        return [g.config, g.spec, g.jobs, g.policies]
+    if phase is MigrationPhase.VALIDATING:
+        return [g.config, partial(g.milvus, new, spec.quality.sample_size, flush=True), g.policies, g.jobs]
+    if phase is MigrationPhase.CUTTING_OVER:
+        return [g.config, g.milvus, g.policies]
+    if schedule.retry_requested(spec, status):
+        return [g.config, g.siblings]
+    if schedule.window_open(status, now) or schedule.retirement_due(spec, status, now):
+        probe = new if schedule.probe_due(status, now, g.context.settings.probe_interval_s) else None
+        return [g.config, g.target, partial(g.milvus, probe, POST_CUTOVER_SAMPLE), g.policies]
+    return []
+
+
+def observe(context: OperatorContext, namespace: str, name: str) -> Observed | None:
+    """The plan and what its phase needs; None when the plan is gone or being deleted."""
+    body = plans.read_plan(context.custom, namespace, name)
+    if body is None:
+        return None
+    plan = plans.parse_plan(body)
+    if plan.deleting:
+        return None
+    now = datetime.datetime.now(datetime.UTC)
+    base = PlanObservation(plan.identity, plan.spec, plan.status, now, context.settings.installation())
+    gatherer = _Gatherer(context, plan, now)
+    try:
+        for read in _reads(gatherer):
+            read()
+    except Unobservable as error:
+        return Observed(plan, dataclasses.replace(base, problem=error.problem), gatherer.endpoint)
+    except PlanningRefused as error:
+        return Observed(plan, dataclasses.replace(base, problem=Problem(error.reason, str(error))), None)
+    except (
+        SecretUnavailable,
+        MilvusNotConfigured,
+        MilvusUnavailable,
+        SourceMisconfigured,
+        SourceUnavailable,
+    ) as error:
+        problem = Problem(type(error).__name__, str(error))
+        return Observed(plan, dataclasses.replace(base, problem=problem), gatherer.endpoint)
+    return Observed(plan, dataclasses.replace(base, **gatherer.found), gatherer.endpoint)

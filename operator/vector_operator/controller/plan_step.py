@@ -1,0 +1,118 @@
+"""One step of a MigrationPlan, under the plan's lock: observe -> decide -> apply, then write the
+typed status with the resourceVersion it was read at, then post the decided Events. A step whose
+phase moved on looks again at once (a few rounds at most), so a plan goes from Planning to its
+first Jobs without waiting for timer ticks. Nothing here decides anything."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any, cast
+
+import kopf
+
+from vector_operator.api.migrationplan import MigrationPlanStatus
+from vector_operator.controller.context import OperatorContext
+from vector_operator.controller.plan_effects import EffectRefused, apply_effects
+from vector_operator.controller.plan_observer import Observed, observe
+from vector_operator.kube import plans
+from vector_operator.kube.secrets import SecretUnavailable
+from vector_operator.migration.decide import decide
+from vector_operator.migration.effects import Decision, Event
+from vector_operator.milvus.connection import MilvusUnavailable
+from vector_operator.status_conditions import ConditionUpdate, merged_conditions
+
+KIND = "MigrationPlan"
+MAX_ROUNDS = 8
+
+
+def _body(raw: dict[str, Any]) -> kopf.Body:
+    """The object an Event is about, as Kopf's poster takes it."""
+    return kopf.Body(cast(kopf.RawBody, raw))
+
+
+def _post(body: dict[str, Any], events: list[Event]) -> None:
+    for event in events:
+        (kopf.warn if event.warning else kopf.info)(_body(body), reason=event.reason, message=event.message)
+
+
+def _report_stop(context: OperatorContext, plan: plans.StoredPlan, reason: str, message: str) -> None:
+    """The step could not finish (an effect failed, the status was refused): Progressing says so,
+    with a Warning Event when the reason is new, written as conditions only."""
+    current = (plan.body.get("status") or {}).get("conditions") or []
+    previous: dict[str, Any] = next((c for c in current if c.get("type") == "Progressing"), {})
+    now = datetime.datetime.now(datetime.UTC)
+    update = ConditionUpdate.of("Progressing", False, reason, message)
+    plans.patch_conditions(
+        context.custom, plan, merged_conditions(current, [update], plan.identity.generation, now)
+    )
+    if previous.get("reason") != reason:
+        kopf.warn(_body(plan.body), reason=reason, message=message)
+
+
+def _publish(context: OperatorContext, observed: Observed, status: MigrationPlanStatus) -> None:
+    identity, metrics = observed.plan.identity, context.metrics
+    before, after = observed.plan.status.rollback, status.rollback
+    if after is not None and (before is None or before.executed_at != after.executed_at):
+        metrics.rollbacks.labels(identity.namespace, after.policy, after.metric or "manual").inc()
+    quality = status.quality
+    if quality is None:
+        return
+    gauge = metrics.plan_quality
+    for label, value in (
+        ("coherence", quality.coherence.mean if quality.coherence is not None else None),
+        ("failure_rate", quality.failure_rate),
+        ("processing_time_ms", quality.processing_time_ms_p95),
+    ):
+        if value is not None:
+            gauge.labels(identity.namespace, identity.name, label).set(float(value))
+
+
+def _round(
+    context: OperatorContext, observed: Observed, logger: logging.Logger | kopf.Logger
+) -> tuple[str, bool]:
+    """One observe-decide-apply-write round; the result label and whether to look again."""
+    decision: Decision = decide(observed.observation)
+    plan = observed.plan
+    for effect in decision.effects:
+        logger.info(f"{plan.identity.name}: {effect}")
+    try:
+        apply_effects(context, plan, observed.endpoint, decision.effects)
+    except EffectRefused as error:
+        _report_stop(context, plan, error.reason, str(error))
+        return "effect_refused", False
+    except (MilvusUnavailable, SecretUnavailable) as error:
+        _report_stop(context, plan, type(error).__name__, str(error))
+        return "milvus_unavailable", False
+    written, message = plans.write_status(context.custom, plan, decision.status)
+    if written is plans.Written.CONFLICT:
+        return "conflict", True
+    if written is plans.Written.REFUSED:
+        logger.error(f"the status of {plan.identity.name} was refused: {message}")
+        _report_stop(context, plan, "StatusRefused", f"the API server refused the plan's status: {message}")
+        return "status_refused", False
+    _post(plan.body, decision.events)
+    _publish(context, observed, decision.status)
+    return "ok", decision.again
+
+
+def step_plan(
+    context: OperatorContext, namespace: str, name: str, uid: str, logger: logging.Logger | kopf.Logger
+) -> None:
+    result = "ok"
+    with context.lock_for(uid):
+        for _ in range(MAX_ROUNDS):
+            try:
+                observed = observe(context, namespace, name)
+            except plans.UnreadableStatus as error:
+                body = plans.read_plan(context.custom, namespace, name)
+                if body is not None:
+                    kopf.warn(_body(body), reason="StatusUnreadable", message=str(error)[:1024])
+                result = "status_unreadable"
+                break
+            if observed is None:
+                break
+            result, again = _round(context, observed, logger)
+            if not again:
+                break
+    context.metrics.reconciles.labels(KIND, result).inc()

@@ -1,0 +1,1 @@
+"""Kopf handlers: thin registrations that hand each event to the controller."""

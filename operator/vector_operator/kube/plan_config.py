@@ -1,0 +1,102 @@
+"""The plan's ConfigMap (owned by the plan, deleted with it): the batch boundaries, stored once when
+the plan is made, and the target's spec, pinned when the plan prepares."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from kubernetes import client
+from kubernetes.client import V1ConfigMap
+from kubernetes.client.exceptions import ApiException
+
+from vector_operator.api.resource import GROUP, VERSION
+from vector_operator.api.vectorcollection import VectorCollectionSpec
+from vector_operator.migration.batch_jobs import PLAN_LABEL, plan_label_value
+from vector_operator.migration.batch_plan import MAX_ENCODED_BYTES, BatchPlan
+from vector_operator.migration.observation import PinnedSpec
+
+BATCH_PLAN_KEY = "batches.json.gz.b64"
+TARGET_KEY = "target.json"
+
+
+class BatchPlanTooLarge(Exception):
+    """The boundaries do not fit a ConfigMap."""
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    batch_plan: BatchPlan | None
+    pinned: PinnedSpec | None
+
+
+def config_map_name(plan: str) -> str:
+    return f"{plan[:240]}-batches"
+
+
+def read_config(core: client.CoreV1Api, namespace: str, plan: str) -> PlanConfig:
+    try:
+        found = core.read_namespaced_config_map(config_map_name(plan), namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return PlanConfig(None, None)
+        raise
+    binary, data = found.binary_data or {}, found.data or {}
+    stored = binary.get(BATCH_PLAN_KEY)
+    batch_plan = None
+    if stored is not None:
+        batch_plan = BatchPlan.decode(stored.decode() if isinstance(stored, bytes) else stored)
+    pinned = None
+    if TARGET_KEY in data:
+        document = json.loads(data[TARGET_KEY])
+        pinned = PinnedSpec(
+            int(document["generation"]), VectorCollectionSpec.model_validate(document["spec"])
+        )
+    return PlanConfig(batch_plan, pinned)
+
+
+def store_batch_plan(
+    core: client.CoreV1Api, namespace: str, plan: str, plan_uid: str, batches: BatchPlan
+) -> None:
+    encoded = batches.encode()
+    if len(encoded) > MAX_ENCODED_BYTES:
+        raise BatchPlanTooLarge(
+            f"{batches.batches} batch boundaries take {len(encoded)} bytes, more than a ConfigMap holds:"
+            " raise batching.recordsPerJob"
+        )
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": config_map_name(plan),
+            "labels": {PLAN_LABEL: plan_label_value(plan)},
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "MigrationPlan",
+                    "name": plan,
+                    "uid": plan_uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "binaryData": {BATCH_PLAN_KEY: encoded},
+    }
+    try:
+        core.create_namespaced_config_map(namespace, V1ConfigMap.model_validate(body))
+    except ApiException as error:
+        if error.status != 409:  # stored by an earlier step: the boundaries never change
+            raise
+
+
+def pin_target(
+    core: client.CoreV1Api, namespace: str, plan: str, generation: int, spec: VectorCollectionSpec
+) -> None:
+    document = {
+        "generation": generation,
+        "spec": spec.model_dump(by_alias=True, mode="json", exclude_none=True),
+    }
+    core.patch_namespaced_config_map(
+        config_map_name(plan), namespace, {"data": {TARGET_KEY: json.dumps(document, sort_keys=True)}}
+    )

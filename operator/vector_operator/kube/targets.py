@@ -1,0 +1,63 @@
+"""The VectorCollection a plan fills: read as a typed view, and its status made current when the
+plan moves the alias (what it serves, what it served before, its exact entity count)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from vector_operator.api.conditions import Condition
+from vector_operator.api.resource import GROUP, VERSION
+from vector_operator.api.vectorcollection import VectorCollectionSpec
+from vector_operator.migration.observation import Target
+
+PLURAL = "vectorcollections"
+MERGE_PATCH = "application/merge-patch+json"
+Json = dict[str, Any]
+
+
+def read_target(custom: client.CustomObjectsApi, namespace: str, name: str) -> Target | None:
+    try:
+        body = cast(Json, custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    conditions = []
+    for raw in (body.get("status") or {}).get("conditions") or []:
+        try:
+            conditions.append(Condition.model_validate(raw))
+        except ValidationError:
+            continue
+    metadata = body["metadata"]
+    return Target(
+        namespace=namespace,
+        name=name,
+        uid=str(metadata["uid"]),
+        generation=int(metadata.get("generation") or 0),
+        spec=VectorCollectionSpec.model_validate(body["spec"]),
+        conditions=tuple(conditions),
+    )
+
+
+def update_target_status(
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    name: str,
+    physical: str,
+    previous: str | None,
+    entities: int,
+) -> None:
+    status: Json = {"physicalCollection": physical, "entityCount": entities}
+    if previous is not None:
+        status["previousPhysicalCollection"] = previous
+    try:
+        custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, name, {"status": status}, _content_type=MERGE_PATCH
+        )
+    except ApiException as error:
+        if error.status != 404:  # the collection is gone: nothing to keep current
+            raise

@@ -1,0 +1,57 @@
+"""Taking in the plan's finished Jobs: each batch exactly once, as done (its quality joins
+recentBatches, where the RollbackPolicy triggers read it), or as failed for good (its Job
+exhausted its retries). A finished Job already taken in, or one of an earlier retry round, is
+deleted on a later step, after the status that records it was written. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vector_operator.contract.result import Status
+from vector_operator.migration import compact_ranges
+from vector_operator.migration.effects import DeleteJobs
+from vector_operator.migration.observation import BatchJob, JobState
+from vector_operator.migration.progress import fold_failure, fold_success, remember_batch
+from vector_operator.migration.step import Step
+
+
+@dataclass
+class BatchesSeen:
+    running: set[int] = field(default_factory=set)
+    unschedulable: str | None = None
+
+
+def _take_in(step: Step, job: BatchJob) -> None:
+    result, index = job.result, job.index
+    if job.state is JobState.COMPLETE and result is not None and result.status is Status.SUCCEEDED:
+        remember_batch(step.status, index, result)
+        fold_success(step.status, index, result)
+        return
+    why = (
+        f"{result.reason.value}: {result.message}" if result else "no result in the pod's termination message"
+    )
+    message = f"batch {index} failed after its retries: {why}"
+    fold_failure(step.status, index, "BatchFailed", message, step.obs.now)
+    step.event("BatchFailed", message, warning=True)
+
+
+def take_in_finished_jobs(step: Step) -> BatchesSeen:
+    """Folds every finished Job of the current round not taken in yet; returns what still runs."""
+    seen, stale = BatchesSeen(), []
+    current = step.status.observed_retry or 0
+    for job in sorted(step.obs.jobs, key=lambda j: j.index):
+        status = step.status
+        taken = compact_ranges.contains(status.completed_ranges, job.index) or compact_ranges.contains(
+            status.failed_ranges, job.index
+        )
+        if job.round != current or taken:  # an earlier round's, or already in the status
+            stale.append(job.name)
+            continue
+        if job.state is JobState.RUNNING:
+            seen.running.add(job.index)
+            seen.unschedulable = seen.unschedulable or job.unschedulable
+            continue
+        _take_in(step, job)
+    if stale:
+        step.effect(DeleteJobs(tuple(stale)))
+    return seen

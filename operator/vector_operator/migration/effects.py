@@ -1,0 +1,116 @@
+"""What a MigrationPlan step decided: the new typed status, the effects to apply (in order, each
+idempotent, all before the status is written), the Events to post once the status is written, and
+whether to look again at once (the phase moved on). Plain data; adapters carry the effects out,
+on the Milvus the plan's target names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vector_operator.api.migrationplan import MigrationPlanStatus
+from vector_operator.api.rollbackpolicy import Execution
+from vector_operator.api.vectorcollection import VectorCollectionSpec
+from vector_operator.collection.milvus_layout import CollectionLayout
+from vector_operator.collection.ownership import Owner
+from vector_operator.migration.batch_plan import BatchPlan
+
+
+@dataclass(frozen=True)
+class StoreBatchPlan:
+    """Keep the batch boundaries in the plan's ConfigMap (created once, owned by the plan)."""
+
+    plan: BatchPlan
+
+
+@dataclass(frozen=True)
+class PinTarget:
+    """Keep the target's spec, as the plan will use it, in the plan's ConfigMap."""
+
+    generation: int
+    spec: VectorCollectionSpec
+
+
+@dataclass(frozen=True)
+class CreatePhysical:
+    """Create (if missing) and load the physical collection the plan fills, owned by the target."""
+
+    name: str
+    layout: CollectionLayout
+    owner: Owner
+
+
+@dataclass(frozen=True)
+class LaunchJob:
+    """Create one batch's Job (an existing one of that name is adopted)."""
+
+    index: int
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeleteJobs:
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SwingAlias:
+    """Point the alias at ``to``, only if it points at ``expected`` (compare-and-swap)."""
+
+    alias: str
+    to: str
+    expected: str | None
+
+
+@dataclass(frozen=True)
+class UpdateTarget:
+    """Make the VectorCollection's status current at once: what the alias serves, what it served
+    before, and the exact entity count of the collection it serves now."""
+
+    physical: str
+    previous: str | None
+
+
+@dataclass(frozen=True)
+class DropPhysical:
+    """Drop a physical collection, only if ``owner`` owns it and the alias does not serve it."""
+
+    alias: str
+    name: str
+    owner: Owner
+
+
+@dataclass(frozen=True)
+class RecordExecution:
+    """Append an execution to a RollbackPolicy's status, once (optimistic concurrency)."""
+
+    policy: str
+    execution: Execution
+
+
+Effect = (
+    StoreBatchPlan
+    | PinTarget
+    | CreatePhysical
+    | LaunchJob
+    | DeleteJobs
+    | SwingAlias
+    | UpdateTarget
+    | DropPhysical
+    | RecordExecution
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    reason: str
+    message: str
+    warning: bool = False
+
+
+@dataclass
+class Decision:
+    status: MigrationPlanStatus
+    effects: list[Effect] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    again: bool = False

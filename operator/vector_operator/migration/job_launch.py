@@ -1,0 +1,76 @@
+"""The Job manifest of one batch, from the observation: the plan's assignment over the pinned
+target spec, credentials by Secret reference, the admitted image, the installation's command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vector_operator.api.migrationplan import MigrationPlanStatus
+from vector_operator.api.vectorcollection import VectorCollectionSpec
+from vector_operator.migration import admission
+from vector_operator.migration.assignments import UnsupportedSource, batch_assignment
+from vector_operator.migration.batch_jobs import (
+    MILVUS_TOKEN_ENV,
+    SOURCE_URL_ENV,
+    JobSettings,
+    SecretEnv,
+    batch_job,
+)
+from vector_operator.migration.batch_plan import BatchPlan
+from vector_operator.migration.observation import PlanObservation
+
+
+def _secrets(observation: PlanObservation, collection: VectorCollectionSpec) -> list[SecretEnv]:
+    sql = observation.spec.source.sql
+    if sql is None:
+        raise UnsupportedSource("the controller plans SQL sources only for now: use source.sql")
+    secrets = [SecretEnv(SOURCE_URL_ENV, sql.url_secret_ref.name, sql.url_secret_ref.key)]
+    if collection.milvus.secret_ref is not None:
+        secrets.append(
+            SecretEnv(MILVUS_TOKEN_ENV, collection.milvus.secret_ref.name, collection.milvus.secret_ref.key)
+        )
+    return secrets
+
+
+def _settings(observation: PlanObservation, collection: VectorCollectionSpec) -> JobSettings:
+    tls = collection.milvus.tls
+    return JobSettings(
+        image=admission.worker_image(observation.spec, observation.installation),
+        command=observation.installation.worker_command,
+        backoff_limit=observation.spec.batching.backoff_limit,
+        milvus_ca=tls.ca_secret_ref if tls is not None else None,
+    )
+
+
+def batch_manifest(
+    observation: PlanObservation,
+    status: MigrationPlanStatus,
+    batches: BatchPlan,
+    index: int,
+    collection: VectorCollectionSpec,
+    milvus_uri: str,
+) -> dict[str, Any]:
+    """The Job of batch ``index``. Raises UnsupportedSource or pydantic's ValidationError when the
+    assignment cannot be built."""
+    plan, physical = observation.plan, status.new_physical_collection
+    assert physical is not None  # named when the plan prepared
+    assignment = batch_assignment(
+        namespace=plan.namespace,
+        plan=plan.name,
+        index=index,
+        plan_spec=observation.spec,
+        collection_spec=collection,
+        milvus_uri=milvus_uri,
+        physical=physical,
+        key_range=batches.key_range(index),
+    )
+    return batch_job(
+        plan=plan.name,
+        plan_uid=plan.uid,
+        index=index,
+        round_=status.observed_retry or 0,
+        assignment=assignment,
+        secrets=_secrets(observation, collection),
+        settings=_settings(observation, collection),
+        overrides=observation.spec.batching.pod_template,
+    )

@@ -1,0 +1,158 @@
+"""What one step of a MigrationPlan sees: the plan, its typed status and everything the phase it is
+in needs (the batch plan, the target, Milvus, its Jobs and their results, the policies guarding
+it, the plans sharing its target), gathered by the controller's observer before anything is
+decided. Plain data: the decisions read it, nothing here does I/O."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from vector_operator.api.conditions import Condition
+from vector_operator.api.migrationplan import MigrationPhase, MigrationPlanSpec, MigrationPlanStatus
+from vector_operator.api.rollbackpolicy import RollbackPolicySpec
+from vector_operator.api.vectorcollection import VectorCollectionSpec
+from vector_operator.collection.ownership import Owner
+from vector_operator.contract.result import WorkerResult
+from vector_operator.migration.batch_plan import BatchPlan
+
+
+@dataclass(frozen=True)
+class PlanIdentity:
+    namespace: str
+    name: str
+    uid: str
+    generation: int | None
+    created: datetime.datetime
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something observed that stops this step: a condition reason and a message for a human.
+    ``warning`` False marks an expected wait (a Normal Event)."""
+
+    reason: str
+    message: str
+    warning: bool = True
+
+
+@dataclass(frozen=True)
+class Target:
+    """The VectorCollection the plan fills, as it is now."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: VectorCollectionSpec
+    conditions: tuple[Condition, ...] = ()
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(namespace=self.namespace, name=self.name, uid=self.uid)
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+
+@dataclass(frozen=True)
+class PinnedSpec:
+    """The target's spec as the plan pinned it when it prepared (kept in the plan's ConfigMap)."""
+
+    generation: int
+    spec: VectorCollectionSpec
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Collection-level figures measured on one physical collection."""
+
+    entities: int
+    retrievability: float | None = None
+    recall_at_k: float | None = None
+    search_latency_p95_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class MilvusView:
+    """The alias and its physical collections on the target's Milvus."""
+
+    alias_target: str | None
+    physicals: Mapping[str, Owner | None]  # the alias's `<alias>__v<N>` collections and their owners
+    probe: Probe | None = None  # of the plan's new collection, when the phase measures it
+
+
+class JobState(StrEnum):
+    RUNNING = "Running"
+    COMPLETE = "Complete"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One of the plan's Jobs, with the result its last pod wrote."""
+
+    name: str
+    index: int
+    round: int  # the spec.retry it was launched under
+    state: JobState
+    result: WorkerResult | None = None
+    unschedulable: str | None = None  # the scheduler's message, for a pod left pending a while
+
+
+@dataclass(frozen=True)
+class GuardingPolicy:
+    name: str
+    spec: RollbackPolicySpec
+
+
+@dataclass(frozen=True)
+class SiblingPlan:
+    """Another MigrationPlan with the same target."""
+
+    name: str
+    created: datetime.datetime
+    phase: MigrationPhase | None
+    retrying: bool = False  # a Failed plan whose spec.retry asks for another round
+    ready: bool = True  # past its approval (or needs none): it would prepare now
+
+
+@dataclass(frozen=True)
+class Installation:
+    """What the operator's installer decided: the worker image, command and the allow-lists plan
+    authors are held to, and how Jobs are run."""
+
+    worker_image: str
+    worker_command: tuple[str, ...]
+    allowed_images: frozenset[str]
+    allowed_service_accounts: frozenset[str]
+    default_milvus_uri: str | None = None
+    probe_interval_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class PlanObservation:
+    plan: PlanIdentity
+    spec: MigrationPlanSpec
+    status: MigrationPlanStatus
+    now: datetime.datetime
+    installation: Installation
+    problem: Problem | None = None
+    batch_plan: BatchPlan | None = None
+    scanned: bool = False  # batch_plan comes from a scan of the source in this very step
+    pinned: PinnedSpec | None = None
+    target: Target | None = None
+    milvus: MilvusView | None = None
+    jobs: tuple[BatchJob, ...] = ()
+    policies: tuple[GuardingPolicy, ...] = ()
+    siblings: tuple[SiblingPlan, ...] = ()
+
+    @property
+    def collection_spec(self) -> VectorCollectionSpec | None:
+        """The spec the plan works with: the pinned one once it prepared."""
+        if self.pinned is not None:
+            return self.pinned.spec
+        return self.target.spec if self.target is not None else None

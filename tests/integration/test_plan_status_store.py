@@ -1,0 +1,85 @@
+"""A MigrationPlan's typed status against the real API server: written whole from the model with
+the resourceVersion it was read at; a similarity below zero is a valid figure; nothing is written
+when nothing changed; a write over a newer object is a conflict, never a silent overwrite; a status
+that cannot be written is reported in the conditions instead."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+
+from localcluster.cluster import Kubectl, RunningCluster
+from vector_operator.api.migrationplan import MigrationPlanStatus
+from vector_operator.kube import plans
+from vector_operator.status_conditions import ConditionUpdate, merged_conditions
+
+pytestmark = pytest.mark.cluster
+
+PLAN = {
+    "apiVersion": "vectors.aios.dev/v1alpha1",
+    "kind": "MigrationPlan",
+    "metadata": {"name": "status-probe"},
+    "spec": {
+        "targetRef": {"name": "nowhere"},
+        "source": {
+            "sql": {
+                "urlSecretRef": {"name": "db", "key": "url"},
+                "table": "t",
+                "primaryKey": "id",
+                "textColumns": ["body"],
+            }
+        },
+    },
+}
+
+
+def stored(custom: Any, namespace: str) -> plans.StoredPlan:
+    body = plans.read_plan(custom, namespace, "status-probe")
+    assert body is not None
+    return plans.parse_plan(body)
+
+
+def test_the_typed_status_is_written_with_optimistic_concurrency(
+    cluster: RunningCluster, crds: None, kubectl: Kubectl, namespace: str
+) -> None:
+    custom = client.CustomObjectsApi(config.new_client_from_config(config_file=str(cluster.kubeconfig)))
+    kubectl("apply", "-f", "-", input=json.dumps(PLAN))
+    first = stored(custom, namespace)
+
+    swapped = MigrationPlanStatus.model_validate(
+        {"phase": "Generating", "quality": {"coherence": {"min": -0.41, "mean": -0.2, "max": 0.3}}}
+    )
+    assert plans.write_status(custom, first, swapped) == (plans.Written.WRITTEN, "")
+    written = stored(custom, namespace)
+    assert written.status.quality is not None
+    assert written.status.quality.coherence is not None
+    assert written.status.quality.coherence.min == -0.41  # a cosine below zero is a valid figure
+
+    version = written.body["metadata"]["resourceVersion"]
+    assert plans.write_status(custom, written, swapped)[0] is plans.Written.UNCHANGED
+    assert stored(custom, namespace).body["metadata"]["resourceVersion"] == version  # nothing sent
+
+    stale = plans.write_status(custom, first, MigrationPlanStatus.model_validate({"phase": "Failed"}))
+    assert stale[0] is plans.Written.CONFLICT  # read before the last write: it must look again
+    assert stored(custom, namespace).status.phase == written.status.phase
+
+    broken = written.status.model_copy(update={"completed_ranges": "0-3;drop table"})
+    outcome, message = plans.write_status(custom, written, broken)
+    assert outcome is plans.Written.REFUSED
+    assert "completedRanges" in message
+    assert stored(custom, namespace).body["metadata"]["resourceVersion"] == version
+
+    update = ConditionUpdate.of("Progressing", False, "StatusRefused", f"the status was refused: {message}")
+    now = datetime.datetime.now(datetime.UTC)
+    plans.patch_conditions(
+        custom, written, merged_conditions(None, [update], written.identity.generation, now)
+    )
+    reported = stored(custom, namespace).status
+    assert reported.conditions is not None
+    (progressing,) = reported.conditions
+    assert (progressing.reason, progressing.status.value) == ("StatusRefused", "False")
+    assert reported.phase == written.status.phase  # the rest of the status is untouched

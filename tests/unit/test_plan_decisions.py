@@ -1,0 +1,321 @@
+"""The MigrationPlan controller's decisions, phase by phase, off the happy path: from one
+observation, the typed status, the effects and the Events. No cluster, Milvus or database."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+
+import pytest
+from tests.unit.plan_observations import (
+    ALIAS,
+    IMAGE,
+    NOW,
+    OWNER,
+    TARGET,
+    condition,
+    failed_result,
+    generating_status,
+    job,
+    milvus_view,
+    plan_spec,
+    reasons,
+    result,
+    status,
+    step,
+)
+
+from vector_operator.api.migrationplan import MigrationPhase
+from vector_operator.migration.batch_plan import BatchPlan
+from vector_operator.migration.effects import (
+    CreatePhysical,
+    DeleteJobs,
+    LaunchJob,
+    PinTarget,
+    StoreBatchPlan,
+    SwingAlias,
+    UpdateTarget,
+)
+from vector_operator.migration.observation import JobState, SiblingPlan
+from vector_operator.migration.schedule import needs_timer, step_due
+
+V1, V2 = f"{ALIAS}__v1", f"{ALIAS}__v2"
+
+
+def launched(decision: object) -> list[int]:
+    return [e.index for e in decision.effects if isinstance(e, LaunchJob)]  # type: ignore[attr-defined]
+
+
+# -- planning -------------------------------------------------------------------------------------
+
+
+def test_an_empty_source_ends_the_plan_and_never_moves_the_alias() -> None:
+    empty = BatchPlan(records_total=0, records_per_batch=50, starts=())
+    decision = step(status(), batch_plan=empty, scanned=True)
+    assert decision.status.phase is MigrationPhase.FAILED
+    assert condition(decision, "Failed").reason == "SourceEmpty"
+    assert "nothing to migrate" in condition(decision, "Failed").message
+    assert decision.effects == []  # no batch plan stored, no collection, no alias
+
+
+def test_rows_with_a_null_key_are_counted_as_skipped_once() -> None:
+    with_nulls = BatchPlan(records_total=200, records_per_batch=50, starts=(51, 101, 151), null_keys=7)
+    manual = plan_spec(approval="Manual")
+    decision = step(status(), manual, batch_plan=with_nulls, scanned=True)
+    progress = decision.status.progress
+    assert progress is not None
+    assert (progress.records_read, progress.records_skipped, progress.records_total) == (7, 7, 207)
+    assert progress.skipped_by_reason == {"nullKey": 7}
+    assert StoreBatchPlan(with_nulls) in decision.effects
+    assert condition(decision, "Approved").reason == "AwaitingApproval"
+    again = step(decision.status, manual, batch_plan=with_nulls)  # the next look: counted once only
+    assert again.status.progress is not None
+    assert again.status.progress.records_skipped == 7
+    only_nulls = BatchPlan(records_total=0, records_per_batch=50, starts=(), null_keys=5)
+    ended = step(status(), batch_plan=only_nulls, scanned=True)
+    assert condition(ended, "Failed").reason == "NothingToMigrate"
+
+
+def test_an_image_or_service_account_the_installation_does_not_allow_is_refused_before_anything() -> None:
+    rogue = plan_spec(batching={"podTemplate": {"image": "evil.example/miner:latest"}})
+    decision = step(status(phase="Planning"), rogue)
+    assert condition(decision, "Progressing").reason == "ImageNotAllowed"
+    assert IMAGE in condition(decision, "Progressing").message
+    assert decision.status.phase is MigrationPhase.PLANNING
+    assert decision.effects == []
+    # ... and mid-run: no Job is launched with it.
+    assert launched(step(generating_status(), rogue)) == []
+    account = plan_spec(batching={"podTemplate": {"serviceAccountName": "cluster-admin"}})
+    assert (
+        condition(step(status(phase="Planning"), account), "Progressing").reason == "ServiceAccountNotAllowed"
+    )
+    allowed = plan_spec(batching={"podTemplate": {"serviceAccountName": "embedder"}})
+    assert step(generating_status(), allowed).effects
+
+
+def test_one_plan_at_a_time_per_collection() -> None:
+    earlier = NOW - datetime.timedelta(hours=2)
+    running = SiblingPlan("first", earlier, MigrationPhase.GENERATING)
+    decision = step(status(phase="Planning"), siblings=(running,))
+    assert condition(decision, "Progressing").reason == "TargetBusy"
+    assert "MigrationPlan first (Generating)" in condition(decision, "Progressing").message
+    assert decision.status.phase is MigrationPhase.PLANNING
+    # An earlier plan that would prepare now goes first; a later one waits for this one.
+    assert (
+        condition(
+            step(status(phase="Planning"), siblings=(SiblingPlan("a", earlier, None),)), "Progressing"
+        ).reason
+        == "TargetBusy"
+    )
+    later = SiblingPlan("b", NOW, MigrationPhase.PLANNING)
+    assert step(status(phase="Planning"), siblings=(later,)).status.phase is MigrationPhase.PREPARING
+    unapproved = SiblingPlan("c", earlier, MigrationPhase.PLANNING, ready=False)
+    assert step(status(phase="Planning"), siblings=(unapproved,)).status.phase is MigrationPhase.PREPARING
+
+
+# -- preparing ------------------------------------------------------------------------------------
+
+
+def test_preparing_names_the_new_collection_before_creating_it_then_pins_the_target() -> None:
+    first = step(status(phase="Preparing"), milvus=milvus_view(V1, V1))
+    assert first.status.new_physical_collection == V2
+    assert first.effects == []  # named first: a restart never creates a second one
+    assert first.again
+    second = step(first.status, milvus=milvus_view(V1, V1))
+    assert PinTarget(TARGET.generation, TARGET.spec) in second.effects
+    assert any(isinstance(e, CreatePhysical) and e.name == V2 and e.owner == OWNER for e in second.effects)
+    assert second.status.target is not None
+    assert second.status.target.generation == TARGET.generation
+    assert second.status.phase is MigrationPhase.GENERATING
+
+
+def test_a_collection_another_vectorcollection_owns_is_never_filled() -> None:
+    from vector_operator.collection.ownership import Owner
+    from vector_operator.migration.observation import MilvusView
+
+    theirs = MilvusView(V1, {V1: OWNER, V2: Owner("other", "articles", "x")})
+    decision = step(status(phase="Preparing"), milvus=theirs)
+    assert condition(decision, "Progressing").reason == "Conflict"
+    assert decision.effects == []
+
+
+# -- generating -----------------------------------------------------------------------------------
+
+
+def test_a_batch_that_exhausts_its_retries_does_not_doom_the_others() -> None:
+    jobs = (job(0), job(1, JobState.FAILED, failed_result()))
+    decision = step(generating_status(), jobs=jobs)
+    assert decision.status.failed_ranges == "1"
+    assert decision.status.completed_ranges == "0"
+    assert decision.status.phase is MigrationPhase.GENERATING
+    assert launched(decision) == [2, 3]  # the others still run
+    assert "BatchFailed" in reasons(decision)
+    # When the rest are done, the plan ends Failed listing only the failed range.
+    done = decision.status.model_copy(
+        update={"completed_ranges": "0,2-3", "phase": MigrationPhase.GENERATING}
+    )
+    ended = step(done, jobs=())
+    assert ended.status.phase is MigrationPhase.FAILED
+    failed = condition(ended, "Failed")
+    assert failed.reason == "BatchesFailed"
+    assert "batches 1 failed for good" in failed.message
+    assert "raise spec.retry" in failed.message
+
+
+def test_spec_retry_runs_only_the_failed_ranges_again_under_new_job_names() -> None:
+    failed = generating_status(
+        phase="Failed", completedRanges="0,2-3", failedRanges="1",
+        progress={"recordsDone": 150, "recordsRead": 150},
+    )  # fmt: skip
+    quiet = step(failed)
+    assert quiet.effects == []
+    assert quiet.status.phase is MigrationPhase.FAILED
+    retrying = step(failed, plan_spec(retry=1), jobs=(job(1, JobState.FAILED, failed_result()),))
+    assert retrying.status.phase is MigrationPhase.GENERATING
+    assert retrying.status.observed_retry == 1
+    assert retrying.status.failed_ranges is None
+    assert "Retrying" in reasons(retrying)
+    again = step(retrying.status, plan_spec(retry=1), jobs=(job(1, JobState.FAILED, failed_result()),))
+    assert DeleteJobs(("backfill-1",)) in again.effects  # the earlier round's Job goes, unread
+    (launch,) = [e for e in again.effects if isinstance(e, LaunchJob)]
+    assert launch.index == 1
+    assert launch.manifest["metadata"]["name"] == "backfill-1-r1"
+
+
+def test_critical_coherence_is_judged_on_the_plans_mean_at_validation_not_per_batch() -> None:
+    # One batch's mean over a small sample is noisy: it is reported, and the plan's mean decides.
+    decision = step(generating_status(), jobs=(job(0, outcome=result(coherence=0.80)), job(1)))
+    assert decision.status.completed_ranges == "0-1"
+    assert decision.status.recent_batches is not None  # what the triggers read
+    assert [(b.batch, b.coherence) for b in decision.status.recent_batches] == [(0, 0.80), (1, 0.99)]
+    low = generating_status(
+        phase="Validating", completedRanges="0-3",
+        progress={"recordsDone": 200, "recordsRead": 200}, quality={"coherence": {"mean": 0.8}},
+    )  # fmt: skip
+    failed = step(low, milvus=milvus_view(V1, entities=200))
+    assert condition(failed, "Failed").reason == "ValidationFailed"
+    assert "coherence 0.800 is below the critical level 0.85" in condition(failed, "Failed").message
+
+
+def test_a_plan_whose_first_batches_embed_nothing_stops_early_and_stops_its_jobs() -> None:
+    empty = result(read=50, skipped={"nullText": 50})
+    jobs = (job(0, outcome=empty), job(1, outcome=empty), job(2, JobState.RUNNING))
+    decision = step(generating_status(), jobs=jobs)
+    assert decision.status.phase is MigrationPhase.FAILED
+    failed = condition(decision, "Failed")
+    assert failed.reason == "NothingToEmbed"
+    assert "'nullText': 100" in failed.message
+    assert DeleteJobs(("backfill-2",)) in decision.effects
+    assert launched(decision) == []
+    broken = (job(0, JobState.FAILED, failed_result()), job(1, JobState.FAILED, failed_result()))
+    assert condition(step(generating_status(), jobs=broken), "Failed").reason == "BatchesFailing"
+
+
+def test_more_failed_batches_than_allowed_stop_the_plan_and_its_running_jobs() -> None:
+    spec = plan_spec(batching={"maxFailedBatches": 0})
+    jobs = (job(0), job(1, JobState.FAILED, failed_result()), job(2, JobState.RUNNING))
+    decision = step(generating_status(), spec, jobs=jobs)
+    assert condition(decision, "Failed").reason == "TooManyFailedBatches"
+    assert DeleteJobs(("backfill-2",)) in decision.effects
+
+
+def test_slow_batches_are_reported_but_never_fail_a_batch() -> None:
+    slow = result()
+    slow.timings.batch_p95_ms = 900.0
+    decision = step(generating_status(), jobs=(job(0, outcome=slow),))
+    assert decision.status.completed_ranges == "0"
+    degraded = condition(decision, "QualityDegraded")
+    assert (degraded.status.value, degraded.reason) == ("True", "CriticalThresholdCrossed")
+    assert "above the critical level 250.0 ms" in degraded.message
+
+
+def test_jobs_run_the_pinned_spec_not_the_edited_collection() -> None:
+    from vector_operator.migration.observation import PinnedSpec
+
+    model = TARGET.spec.embedding.model_copy(update={"model": "sentence-transformers/other-model"})
+    edited = dataclasses.replace(
+        TARGET, spec=TARGET.spec.model_copy(update={"embedding": model}), generation=2
+    )
+    decision = step(generating_status(), pinned=PinnedSpec(1, TARGET.spec), target=edited)
+    launches = [e for e in decision.effects if isinstance(e, LaunchJob)]
+    assert len(launches) == 2
+    for launch in launches:
+        env = {
+            e["name"]: e.get("value")
+            for e in launch.manifest["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        assert json.loads(env["VO_ASSIGNMENT"])["model"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+# -- validating and cutover -----------------------------------------------------------------------
+
+
+def test_nothing_embedded_never_swings_the_alias() -> None:
+    validating = generating_status(
+        phase="Validating",
+        completedRanges="0-3",
+        progress={"recordsDone": 0, "recordsRead": 200, "recordsSkipped": 200},
+    )
+    decision = step(validating, milvus=milvus_view(V1, entities=0))
+    assert decision.status.phase is MigrationPhase.FAILED
+    assert condition(decision, "Failed").reason == "NothingToMigrate"
+    assert f"the alias keeps serving {V1}" in condition(decision, "Failed").message
+    assert not any(isinstance(e, SwingAlias) for e in decision.effects)
+
+
+def test_cutover_is_a_compare_and_swap_and_updates_the_collection_status_at_once() -> None:
+    cutting = generating_status(phase="CuttingOver", progress={"recordsDone": 200})
+    decision = step(cutting, milvus=milvus_view(V1))
+    assert decision.effects == [SwingAlias(ALIAS, to=V2, expected=V1), UpdateTarget(V2, V1)]
+    assert decision.status.phase is MigrationPhase.SUCCEEDED
+    moved = step(cutting, milvus=milvus_view(f"{ALIAS}__v3", V1, V2, f"{ALIAS}__v3"))
+    assert moved.status.phase is MigrationPhase.FAILED
+    assert condition(moved, "Failed").reason == "AliasMoved"
+    assert moved.effects == []
+    resumed = step(cutting, milvus=milvus_view(V2))  # swung before a restart: not swung twice
+    assert resumed.effects == [UpdateTarget(V2, V1)]
+
+
+# -- finished plans ------------------------------------------------------------------------------
+
+
+def test_a_finished_plan_is_quiet() -> None:
+    done = generating_status(
+        phase="Succeeded", completedAt=NOW.isoformat(), previousRetiredAt=NOW.isoformat(),
+        postCutover={"windowEndsAt": (NOW - datetime.timedelta(minutes=1)).isoformat()},
+    )  # fmt: skip
+    spec = plan_spec()
+    assert not step_due(spec, done, NOW + datetime.timedelta(hours=1), 60)
+    assert not needs_timer(spec, done, NOW + datetime.timedelta(hours=1))
+    decision = step(done, spec, batch_plan=None, pinned=None, target=None)
+    assert decision.effects == []
+    assert decision.events == []
+    assert decision.status.model_dump() == done.model_copy(update={"observed_generation": 1}).model_dump()
+
+
+@pytest.mark.parametrize("phase", ["Failed", "RolledBack"])
+def test_failed_and_rolled_back_plans_need_no_timer(phase: str) -> None:
+    ended = status(phase=phase, completedAt=NOW.isoformat())
+    assert not needs_timer(plan_spec(), ended, NOW)
+    assert not step_due(plan_spec(), ended, NOW, 60)
+    assert step_due(plan_spec(retry=1), ended, NOW, 60) is (phase == "Failed")
+
+
+def test_the_collection_served_before_waits_for_retention_and_every_policy_window() -> None:
+    from vector_operator.migration.effects import DropPhysical
+
+    done = generating_status(
+        phase="Succeeded", completedAt=NOW.isoformat(),
+        postCutover={"windowEndsAt": (NOW + datetime.timedelta(hours=30)).isoformat()},
+    )  # fmt: skip
+    spec = plan_spec(previousCollectionRetention="24h")
+    day_later = NOW + datetime.timedelta(hours=25)
+    assert step_due(spec, done, day_later, 3600)  # the window's probes are still due
+    kept = step(done, spec, now=day_later, milvus=milvus_view(V2))
+    assert not any(isinstance(e, DropPhysical) for e in kept.effects)
+    later = NOW + datetime.timedelta(hours=31)
+    retired = step(done, spec, now=later, milvus=milvus_view(V2))
+    assert DropPhysical(ALIAS, V1, OWNER) in retired.effects
+    assert retired.status.previous_retired_at is not None
+    assert not needs_timer(spec, retired.status, later)
