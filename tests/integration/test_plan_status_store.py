@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -14,7 +15,8 @@ from kubernetes import client, config
 
 from localcluster.cluster import Kubectl, RunningCluster
 from vector_operator.api.migrationplan import MigrationPlanStatus
-from vector_operator.kube import plans
+from vector_operator.api.rollbackpolicy import Execution
+from vector_operator.kube import plans, policies
 from vector_operator.status_conditions import ConditionUpdate, merged_conditions
 
 pytestmark = pytest.mark.cluster
@@ -83,3 +85,48 @@ def test_the_typed_status_is_written_with_optimistic_concurrency(
     (progressing,) = reported.conditions
     assert (progressing.reason, progressing.status.value) == ("StatusRefused", "False")
     assert reported.phase == written.status.phase  # the rest of the status is untouched
+
+
+def test_policy_executions_from_plans_firing_at_once_are_all_recorded_once(
+    cluster: RunningCluster, crds: None, kubectl: Kubectl, namespace: str
+) -> None:
+    custom = client.CustomObjectsApi(config.new_client_from_config(config_file=str(cluster.kubeconfig)))
+    policy = {
+        "apiVersion": "vectors.aios.dev/v1alpha1",
+        "kind": "RollbackPolicy",
+        "metadata": {"name": "shared-guard"},
+        "spec": {"selector": {}, "triggers": [{"metric": "coherence", "below": 0.85}], "actions": ["Abort"]},
+    }
+    kubectl("apply", "-f", "-", input=json.dumps(policy))
+    moment = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
+
+    def execution(plan: str) -> Execution:
+        return Execution.model_validate(
+            {
+                "plan": plan,
+                "phase": "Generating",
+                "trigger": "coherence below 0.85",
+                "metric": "coherence",
+                "threshold": 0.85,
+                "observedValue": 0.7,
+                "steps": [{"action": "Abort", "result": "Succeeded"}],
+                "executedAt": moment.isoformat(),
+            }
+        )
+
+    plans_firing = [f"plan-{index}" for index in range(6)]
+    start = threading.Barrier(len(plans_firing))
+
+    def fire(plan: str) -> None:
+        start.wait()
+        policies.record_execution(custom, namespace, "shared-guard", execution(plan))
+
+    threads = [threading.Thread(target=fire, args=(plan,)) for plan in plans_firing]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    policies.record_execution(custom, namespace, "shared-guard", execution("plan-0"))  # a repeat: no-op
+    recorded = json.loads(kubectl("get", "rollbackpolicy", "shared-guard", "-o", "json").stdout)["status"]
+    assert sorted(e["plan"] for e in recorded["executions"]) == plans_firing  # none lost, none twice
+    assert recorded["triggerCount"] == len(plans_firing)

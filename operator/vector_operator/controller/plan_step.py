@@ -18,12 +18,24 @@ from vector_operator.controller.plan_observer import Observed, observe
 from vector_operator.kube import plans
 from vector_operator.kube.secrets import SecretUnavailable
 from vector_operator.migration.decide import decide
-from vector_operator.migration.effects import Decision, Event
+from vector_operator.migration.effects import Decision, Effect, Event, LaunchJob, PinTarget, StoreBatchPlan
 from vector_operator.milvus.connection import MilvusUnavailable
 from vector_operator.status_conditions import ConditionUpdate, merged_conditions
 
 KIND = "MigrationPlan"
 MAX_ROUNDS = 8
+log = logging.getLogger(__name__)
+
+
+def _summary(effect: Effect) -> str:
+    """An effect in one line (a Job's manifest is long: its batch says it all)."""
+    if isinstance(effect, LaunchJob):
+        return f"LaunchJob batch {effect.index} ({effect.manifest['metadata']['name']})"
+    if isinstance(effect, StoreBatchPlan):
+        return f"StoreBatchPlan {effect.plan.batches} batches"
+    if isinstance(effect, PinTarget):
+        return f"PinTarget generation {effect.generation}"
+    return repr(effect)
 
 
 def _body(raw: dict[str, Any]) -> kopf.Body:
@@ -74,8 +86,8 @@ def _round(
     """One observe-decide-apply-write round; the result label and whether to look again."""
     decision: Decision = decide(observed.observation)
     plan = observed.plan
-    for effect in decision.effects:
-        logger.info(f"{plan.identity.name}: {effect}")
+    for effect in decision.effects:  # the operator's log, not Events: those say what a human should notice
+        log.info("%s/%s: %s", plan.identity.namespace, plan.identity.name, _summary(effect))
     try:
         apply_effects(context, plan, observed.endpoint, decision.effects)
     except EffectRefused as error:
