@@ -264,6 +264,16 @@ def test_nothing_embedded_never_swings_the_alias() -> None:
     assert not any(isinstance(e, SwingAlias) for e in decision.effects)
 
 
+def test_validation_clears_the_batch_jobs_and_a_lost_collection_ends_the_plan() -> None:
+    validating = generating_status(phase="Validating", completedRanges="0-3", progress={"recordsDone": 200})
+    jobs = (job(2), job(3))  # taken in on the last Generating step, deleted only now
+    decision = step(validating, jobs=jobs, milvus=milvus_view(V1, entities=200, recall_at_k=1.0))
+    assert DeleteJobs(("backfill-2", "backfill-3")) in decision.effects
+    assert decision.status.phase is MigrationPhase.CUTTING_OVER
+    lost = step(validating, milvus=milvus_view(V1))  # the observer found no new collection to probe
+    assert condition(lost, "Failed").reason == "CollectionLost"
+
+
 def test_cutover_is_a_compare_and_swap_and_updates_the_collection_status_at_once() -> None:
     cutting = generating_status(phase="CuttingOver", progress={"recordsDone": 200})
     decision = step(cutting, milvus=milvus_view(V1))

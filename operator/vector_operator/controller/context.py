@@ -42,7 +42,6 @@ class OperatorSettings:
             allowed_images=self.allowed_worker_images | {self.worker_image},
             allowed_service_accounts=self.allowed_worker_service_accounts,
             default_milvus_uri=self.default_milvus_uri,
-            probe_interval_s=self.probe_interval_s,
         )
 
 

@@ -130,7 +130,6 @@ class Installation:
     allowed_images: frozenset[str]
     allowed_service_accounts: frozenset[str]
     default_milvus_uri: str | None = None
-    probe_interval_s: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,12 @@ from vector_operator.migration.step import Step
 from vector_operator.rollback.guard import guard
 
 
-def _record_probe(step: Step) -> int:
+def _record_probe(step: Step) -> int | None:
+    """The new collection's exact count, its figures recorded; None when it is gone."""
     milvus = step.obs.milvus
-    assert milvus is not None
-    assert milvus.probe is not None
+    assert milvus is not None  # the observer reports Milvus's absence
+    if milvus.probe is None:
+        return None
     probe, quality = milvus.probe, quality_of(step.status)
     if probe.recall_at_k is not None:
         quality.recall_at_k = round(probe.recall_at_k, 4)
@@ -48,6 +50,12 @@ def validating(step: Step) -> None:
     if done_jobs := tuple(job.name for job in step.obs.jobs):  # every batch is in the status by now
         step.effect(DeleteJobs(done_jobs))
     entities = _record_probe(step)
+    if entities is None:
+        lost = step.status.new_physical_collection
+        step.fail(
+            "CollectionLost", f"{lost} is gone (dropped outside the operator?): nothing to validate or serve"
+        )
+        return
     if guard(step, MigrationPhase.VALIDATING.value):
         return
     if step.paused:

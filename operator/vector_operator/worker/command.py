@@ -118,10 +118,10 @@ def main(assignment_file: Path | None = None, environ: Mapping[str, str] | None 
 
 
 def _run(assignment: WorkerAssignment, environ: Mapping[str, str]) -> int:
-    """Runs the batch on a thread of its own while this (main) thread waits for it or for SIGTERM:
-    a Python signal handler runs only on the main thread, and only between bytecodes, so with the
-    batch here a SIGTERM during a long encode call would wait for that call. The result is written
-    within TERMINATION_UNWIND_S of the signal, well inside any pod's grace period."""
+    """Runs the batch on a thread of its own while this (main) thread waits for it or for SIGTERM.
+    Unwinding the batch's stages can take long (a thread inside a long tokenizer or model call
+    cannot be interrupted), so the result does not wait for it: it is written within
+    TERMINATION_UNWIND_S of the signal, well inside any pod's grace period, with what was done."""
     from vector_operator.worker.batch_run import BatchRun
     from vector_operator.worker.redaction import Redactor, secret_values
 
@@ -150,7 +150,7 @@ def _run(assignment: WorkerAssignment, environ: Mapping[str, str]) -> int:
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
-    if terminated.is_set():
+    if terminated.is_set() and not (outcome and isinstance(outcome[0], WorkerResult)):
         log.warning("terminated (SIGTERM): stopping and writing the result")
         stop.set()
         batch.join(TERMINATION_UNWIND_S)
