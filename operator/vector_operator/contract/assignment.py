@@ -244,7 +244,7 @@ def load_assignment(assignment_file: Path | None, environ: Mapping[str, str]) ->
         raw = json.loads(document)
     except json.JSONDecodeError as error:
         raise InvalidAssignment(f"{origin} is not JSON: {error.msg} at line {error.lineno}") from None
-    if isinstance(raw, dict) and raw.get("version") != ASSIGNMENT_VERSION:
+    if isinstance(raw, dict) and raw.get("version", ASSIGNMENT_VERSION) != ASSIGNMENT_VERSION:
         raise InvalidAssignment(
             f"{origin} is assignment version {raw.get('version')!r}, but this worker reads version"
             f" {ASSIGNMENT_VERSION}: run the worker image that matches the operator (--worker-image)"
