@@ -57,9 +57,69 @@ class OperatorMetrics:
         )
         self.plan_quality = Gauge(
             "plan_quality",
-            "A MigrationPlan's latest quality figures: coherence (mean), failure_rate,"
-            " processing_time_ms (micro-batch p95) and batches_done.",
+            "A MigrationPlan's quality so far: coherence (mean of all samples), failure_rate (share of"
+            " records skipped) and processing_time_ms (the highest batch p95 of micro-batch encode times).",
             ["namespace", "plan", "metric"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.vectors_generated = Counter(
+            "vectors_generated",
+            "Vectors a MigrationPlan's finished batches wrote to Milvus.",
+            ["namespace", "plan"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.records_skipped = Counter(
+            "records_skipped",
+            "Records a MigrationPlan read but did not write, by reason (nullText, emptyText, nullKey ...).",
+            ["namespace", "plan", "reason"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.batches_finished = Counter(
+            "batches_finished",
+            "Batches a MigrationPlan took in, by outcome (succeeded, failed).",
+            ["namespace", "plan", "outcome"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.batch_processing = Histogram(
+            "batch_processing_seconds",
+            "One observation per finished batch: the 95th percentile of its micro-batch encode times.",
+            ["namespace", "plan"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+            buckets=(0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.batch_coherence = Histogram(
+            "batch_coherence",
+            "One observation per finished batch: the mean coherence of its sampled records (-1..1).",
+            ["namespace", "plan"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+            buckets=(0.0, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 1.0),
+        )
+        self.batch_coherence_stat = Gauge(
+            "batch_coherence_stat",
+            "Coherence of the batches a MigrationPlan took in last: min, mean and max of their samples.",
+            ["namespace", "plan", "stat"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.plan_threshold = Gauge(
+            "plan_threshold",
+            "A MigrationPlan's own quality levels (spec.quality, the seed's defaults unless it sets its own):"
+            " coherence, failure_rate, processing_time_ms at warning and critical.",
+            ["namespace", "plan", "metric", "level"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.alias_swaps = Counter(
+            "alias_swaps",
+            "Alias swings the operator made: cutover (to a plan's new collection) or revert (back to the"
+            " previous one).",
+            ["namespace", "collection", "reason"],
             namespace=NAMESPACE,
             registry=self.registry,
         )
@@ -91,6 +151,22 @@ class OperatorMetrics:
         for metric in (self.entities, self.search_latency):
             for labels in list(metric._metrics):
                 if labels[:2] == (namespace, name):
+                    metric.remove(*labels)
+
+    def forget_plan(self, namespace: str, plan: str) -> None:
+        """Removes a deleted plan's series (its counters would otherwise be exported forever)."""
+        for metric in (
+            self.vectors_generated,
+            self.records_skipped,
+            self.batches_finished,
+            self.batch_processing,
+            self.batch_coherence,
+            self.batch_coherence_stat,
+            self.plan_threshold,
+            self.plan_quality,
+        ):
+            for labels in list(metric._metrics):
+                if labels[:2] == (namespace, plan):
                     metric.remove(*labels)
 
     def serve(self, port: int, address: str) -> None:

@@ -100,6 +100,9 @@ def test_a_quality_costing_speed_setting_is_rolled_back(
     assert execution["threshold"] == 0.85
     assert "RolledBack" in event_reasons(kubectl, PLAN)
     assert "1" in kubectl("get", "rollbackpolicy", "coherence-guard").stdout  # the Triggers column
+    # What the workers recommend reaches the plan, not only their (deleted) Jobs.
+    assert any("maxSeqLength 16" in text for text in status["recommendations"]), status["recommendations"]
+    assert "Recommendation" in event_reasons(kubectl, PLAN)
 
 
 # all-MiniLM-L6-v2 on the quickstart's articles (measured): 16 tokens 0.74, 24 0.81, 32 0.87,

@@ -220,3 +220,21 @@ def test_each_policy_watches_its_own_window_over_the_new_collections_figures() -
     )
     assert slow.status.rollback is not None
     assert (slow.status.rollback.policy, slow.status.rollback.phase) == ("long", "PostCutover")
+
+
+def test_spec_abort_stops_the_jobs_drops_what_was_being_filled_and_leaves_the_alias() -> None:
+    aborting = plan_spec(abort=True)
+    running = (job(2, JobState.RUNNING),)
+    started = step(generating_status(), aborting, jobs=running)
+    assert started.status.rollback is not None
+    assert (started.status.rollback.policy, started.status.rollback.trigger) == ("manual", "spec.abort: true")
+    statuses = run_rollback(started.status, spec=aborting, jobs=running, milvus=milvus_view(V1))
+    ended = statuses[-1]
+    assert ended.phase is MigrationPhase.ROLLED_BACK
+    rolled_back = next(c for c in ended.conditions or [] if c.type == "RolledBack")
+    assert rolled_back.reason == "AbortRequested"
+    assert [(s.action, s.result) for s in ended.rollback.steps] == [  # type: ignore[union-attr]
+        (RollbackAction.ABORT, StepResult.SUCCEEDED),
+        (RollbackAction.DROP_PARTIAL_COLLECTION, StepResult.SUCCEEDED),
+    ]
+    assert step(ended, aborting).effects == []  # ended: it is not aborted again

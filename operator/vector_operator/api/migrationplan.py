@@ -460,6 +460,10 @@ class MigrationPlanSpec(ApiModel):
     """Set to true to undo a Succeeded plan within previousCollectionRetention: the alias goes back
     to the collection it served before the cutover, and the plan ends RolledBack. Works after an
     earlier automatic pause too."""
+    abort: bool = False
+    """Set to true to stop a plan that has not ended: its running Jobs stop, the collection it was
+    filling is dropped (never one that serves), the alias stays where it is, and the plan ends
+    RolledBack (reason AbortRequested). To undo a Succeeded plan, use rollback."""
     retry: int = Field(default=0, ge=0, le=1_000_000)
     """Raise it (e.g. from 0 to 1) to run a Failed plan's failed batches again: completed batches are
     kept, only the ranges in status.failedRanges (and those never run) are embedded."""
@@ -575,6 +579,16 @@ class BatchMetrics(ApiModel):
     """The order in which the plan took in its finished batches (1, 2, ...)."""
     coherence: float | None = Field(default=None, ge=MIN_COHERENCE, le=MAX_COHERENCE)
     """Mean coherence of the batch's sampled records (-1..1)."""
+    coherence_min: float | None = Field(default=None, ge=MIN_COHERENCE, le=MAX_COHERENCE)
+    """Lowest coherence of the batch's sampled records."""
+    coherence_max: float | None = Field(default=None, ge=MIN_COHERENCE, le=MAX_COHERENCE)
+    """Highest coherence of the batch's sampled records."""
+    records: int | None = Field(default=None, ge=0)
+    """Records the batch read."""
+    seconds: float | None = Field(default=None, ge=0)
+    """How long the batch's worker ran."""
+    finished_at: datetime | None = None
+    """When the plan took the batch in."""
     failure_rate: float | None = Field(default=None, ge=0, le=1)
     """Share of the batch's records that were skipped."""
     processing_time_ms: float | None = Field(default=None, ge=0)
@@ -623,6 +637,21 @@ class BatchFailure(ApiModel):
 
 
 COMPACT_RANGES_PATTERN = r"^([0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)?$"
+
+
+MAX_RECOMMENDATIONS = 10
+
+
+class PlanAnomalies(ApiModel):
+    """Anomalies the workers counted in their samples, over all batches (none is written: these
+    are vectors that were written but look suspicious)."""
+
+    norm_outliers: int | None = Field(default=None, ge=0)
+    """Vectors whose length is far from the batch's typical length."""
+    duplicate_vectors: int | None = Field(default=None, ge=0)
+    """Vectors identical to another one of a different text."""
+    collapsed_batches: int | None = Field(default=None, ge=0)
+    """Batches whose sampled vectors all point the same way (the model collapsed)."""
 
 
 class OperatorPause(ApiModel):
@@ -703,6 +732,8 @@ class MigrationPlanStatus(ApiModel):
     """When Generating began."""
     completed_at: datetime | None = None
     """When the plan reached Succeeded, Failed or RolledBack."""
+    cut_over_at: datetime | None = None
+    """When the alias swung to the new collection (BlueGreen)."""
     recent_batches: list[BatchMetrics] | None = Field(
         default=None, max_length=MAX_RECENT_BATCHES, json_schema_extra=list_type("atomic")
     )
@@ -725,6 +756,12 @@ class MigrationPlanStatus(ApiModel):
     """Figures measured on the new collection after the cutover, while a policy's window is open."""
     previous_retired_at: datetime | None = None
     """When the collection the alias served before was dropped (after the retention)."""
+    recommendations: list[Annotated[str, Field(max_length=512)]] | None = Field(
+        default=None, max_length=MAX_RECOMMENDATIONS, json_schema_extra=list_type("atomic")
+    )
+    """What the workers recommend changing, the latest batch's first (at most 10)."""
+    anomalies: PlanAnomalies | None = None
+    """Anomalies the workers counted in their samples."""
     kopf: PreservedObject | None = None
     """Kopf's bookkeeping; not for users."""
 

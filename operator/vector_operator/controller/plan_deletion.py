@@ -24,6 +24,7 @@ def delete_plan(
     context: OperatorContext, body: kopf.Body, retry: int, logger: logging.Logger | kopf.Logger
 ) -> None:
     context.forget(str(body.metadata.uid))
+    context.metrics.forget_plan(str(body.metadata.namespace), str(body.metadata.name))
     try:
         plan = plans.parse_plan(dict(body))
     except plans.UnreadableStatus:

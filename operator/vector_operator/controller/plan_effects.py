@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vector_operator.controller.context import OperatorContext
-from vector_operator.kube import jobs, plan_config, policies, targets
+from vector_operator.kube import jobs, plan_config, plan_history, policies, targets
 from vector_operator.kube.plans import StoredPlan
 from vector_operator.migration.effects import (
     CreatePhysical,
@@ -16,6 +16,7 @@ from vector_operator.migration.effects import (
     LaunchJob,
     PinTarget,
     RecordExecution,
+    RecordHistory,
     StoreBatchPlan,
     SwingAlias,
     UpdateTarget,
@@ -72,6 +73,8 @@ def _apply_one(
                 milvus.drop(physical, owner)
         case RecordExecution(policy, execution):
             policies.record_execution(context.custom, namespace, policy, execution)
+        case RecordHistory(records):
+            plan_history.record_history(context.core, namespace, name, uid, records)
 
 
 def apply_effects(

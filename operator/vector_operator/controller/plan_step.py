@@ -11,14 +11,22 @@ from typing import Any, cast
 
 import kopf
 
-from vector_operator.api.migrationplan import MigrationPlanStatus
+from vector_operator.controller import plan_metrics
 from vector_operator.controller.context import OperatorContext
 from vector_operator.controller.plan_effects import EffectRefused, apply_effects
 from vector_operator.controller.plan_observer import Observed, observe
 from vector_operator.kube import plans
 from vector_operator.kube.secrets import SecretUnavailable
 from vector_operator.migration.decide import decide
-from vector_operator.migration.effects import Decision, Effect, Event, LaunchJob, PinTarget, StoreBatchPlan
+from vector_operator.migration.effects import (
+    Decision,
+    Effect,
+    Event,
+    LaunchJob,
+    PinTarget,
+    RecordHistory,
+    StoreBatchPlan,
+)
 from vector_operator.milvus.connection import MilvusUnavailable
 from vector_operator.status_conditions import ConditionUpdate, merged_conditions
 
@@ -35,6 +43,8 @@ def _summary(effect: Effect) -> str:
         return f"StoreBatchPlan {effect.plan.batches} batches"
     if isinstance(effect, PinTarget):
         return f"PinTarget generation {effect.generation}"
+    if isinstance(effect, RecordHistory):
+        return f"RecordHistory batches {', '.join(str(record.batch) for record in effect.records)}"
     return repr(effect)
 
 
@@ -62,24 +72,6 @@ def _report_stop(context: OperatorContext, plan: plans.StoredPlan, reason: str, 
         kopf.warn(_body(plan.body), reason=reason, message=message)
 
 
-def _publish(context: OperatorContext, observed: Observed, status: MigrationPlanStatus) -> None:
-    identity, metrics = observed.plan.identity, context.metrics
-    before, after = observed.plan.status.rollback, status.rollback
-    if after is not None and (before is None or before.executed_at != after.executed_at):
-        metrics.rollbacks.labels(identity.namespace, after.policy, after.metric or "manual").inc()
-    quality = status.quality
-    if quality is None:
-        return
-    gauge = metrics.plan_quality
-    for label, value in (
-        ("coherence", quality.coherence.mean if quality.coherence is not None else None),
-        ("failure_rate", quality.failure_rate),
-        ("processing_time_ms", quality.processing_time_ms_p95),
-    ):
-        if value is not None:
-            gauge.labels(identity.namespace, identity.name, label).set(float(value))
-
-
 def _round(
     context: OperatorContext, observed: Observed, logger: logging.Logger | kopf.Logger
 ) -> tuple[str, bool]:
@@ -104,7 +96,7 @@ def _round(
         _report_stop(context, plan, "StatusRefused", f"the API server refused the plan's status: {message}")
         return "status_refused", False
     _post(plan.body, decision.events)
-    _publish(context, observed, decision.status)
+    plan_metrics.publish(context.metrics, plan.identity, plan.spec, plan.status, decision)
     return "ok", decision.again
 
 

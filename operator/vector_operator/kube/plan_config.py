@@ -20,6 +20,23 @@ BATCH_PLAN_KEY = "batches.json.gz.b64"
 TARGET_KEY = "target.json"
 
 
+def plan_owned_config_map(name: str, plan: str, plan_uid: str, data: dict[str, bytes | str]) -> V1ConfigMap:
+    """A ConfigMap of the plan's (labelled with it, deleted with it) holding ``data`` as binaryData."""
+    owner = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "MigrationPlan", "name": plan, "uid": plan_uid}
+    return V1ConfigMap.model_validate(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": name,
+                "labels": {PLAN_LABEL: plan_label_value(plan)},
+                "ownerReferences": [{**owner, "controller": True, "blockOwnerDeletion": True}],
+            },
+            "binaryData": data,
+        }
+    )
+
+
 class BatchPlanTooLarge(Exception):
     """The boundaries do not fit a ConfigMap."""
 
@@ -64,27 +81,10 @@ def store_batch_plan(
             f"{batches.batches} batch boundaries take {len(encoded)} bytes, more than a ConfigMap holds:"
             " raise batching.recordsPerJob"
         )
-    body = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": config_map_name(plan),
-            "labels": {PLAN_LABEL: plan_label_value(plan)},
-            "ownerReferences": [
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "MigrationPlan",
-                    "name": plan,
-                    "uid": plan_uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "binaryData": {BATCH_PLAN_KEY: encoded},
-    }
     try:
-        core.create_namespaced_config_map(namespace, V1ConfigMap.model_validate(body))
+        core.create_namespaced_config_map(
+            namespace, plan_owned_config_map(config_map_name(plan), plan, plan_uid, {BATCH_PLAN_KEY: encoded})
+        )
     except ApiException as error:
         if error.status != 409:  # stored by an earlier step: the boundaries never change
             raise

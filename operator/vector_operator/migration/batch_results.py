@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 from vector_operator.contract.result import Status
 from vector_operator.migration import compact_ranges
-from vector_operator.migration.effects import DeleteJobs
+from vector_operator.migration.effects import DeleteJobs, RecordHistory
+from vector_operator.migration.history import BatchRecord
 from vector_operator.migration.observation import BatchJob, JobState
-from vector_operator.migration.progress import fold_failure, fold_success, remember_batch
+from vector_operator.migration.progress import fold_failure, fold_success, recommendation_kind, remember_batch
 from vector_operator.migration.step import Step
 
 
@@ -24,8 +25,12 @@ class BatchesSeen:
 def _take_in(step: Step, job: BatchJob) -> None:
     result, index = job.result, job.index
     if job.state is JobState.COMPLETE and result is not None and result.status is Status.SUCCEEDED:
-        remember_batch(step.status, index, result)
+        remember_batch(step.status, index, result, step.obs.now)
+        before = {recommendation_kind(text) for text in step.status.recommendations or []}
         fold_success(step.status, index, result)
+        kinds = step.status.recommendations or []
+        if new := [text for text in kinds if recommendation_kind(text) not in before]:
+            step.event("Recommendation", f"batch {index}: {'; '.join(new)}")
         return
     why = (
         f"{result.reason.value}: {result.message}" if result else "no result in the pod's termination message"
@@ -54,4 +59,9 @@ def take_in_finished_jobs(step: Step) -> BatchesSeen:
         _take_in(step, job)
     if stale:
         step.effect(DeleteJobs(tuple(stale)))
+    folded = step.obs.status.batches_folded or 0
+    if new := tuple(
+        BatchRecord.of(b) for b in step.status.recent_batches or [] if (b.sequence or 0) > folded
+    ):
+        step.effect(RecordHistory(new))
     return seen

@@ -30,6 +30,7 @@ def _swing(step: Step, alias: str, new: str) -> bool:
     if milvus.alias_target != new:
         step.effect(SwingAlias(alias, to=new, expected=previous))
         step.event("CutOver", f"alias {alias} now serves {new} (was {previous})")
+    step.status.cut_over_at = step.status.cut_over_at or step.obs.now.replace(microsecond=0)
     ends = last_window_end(step.obs.policies, step.obs.now.replace(microsecond=0))
     step.status.post_cutover = PostCutoverFigures(window_ends_at=ends)
     return True

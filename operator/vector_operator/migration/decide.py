@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from vector_operator.api.migrationplan import MigrationPhase
+from vector_operator.api.rollbackpolicy import RollbackAction
 from vector_operator.migration.cutover import cutting_over
 from vector_operator.migration.effects import Decision
 from vector_operator.migration.finished import finished
@@ -21,7 +22,8 @@ from vector_operator.migration.preparing import preparing
 from vector_operator.migration.schedule import TERMINAL
 from vector_operator.migration.step import Step
 from vector_operator.migration.validating import validating
-from vector_operator.rollback.execution import continue_rollback
+from vector_operator.rollback.execution import ABORT_REQUESTED, MANUAL, continue_rollback, start_rollback
+from vector_operator.rollback.triggers import Firing
 
 PHASES: dict[MigrationPhase, Callable[[Step], None]] = {
     MigrationPhase.PENDING: planning,
@@ -43,6 +45,10 @@ def decide(observation: PlanObservation) -> Decision:
         continue_rollback(step)
     elif step.phase in TERMINAL:
         finished(step)
+    elif observation.spec.abort:
+        abort = Firing(MANUAL, ABORT_REQUESTED, MANUAL, 0.0, 0.0)
+        actions = [RollbackAction.ABORT, RollbackAction.DROP_PARTIAL_COLLECTION]
+        start_rollback(step, abort, actions, step.phase.value)
     else:
         settle_pauses(step)
         PHASES[step.phase](step)

@@ -14,6 +14,7 @@ from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.collection.milvus_layout import CollectionLayout
 from vector_operator.collection.ownership import Owner
 from vector_operator.migration.batch_plan import BatchPlan
+from vector_operator.migration.history import BatchRecord
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,13 @@ class DropPhysical:
 
 
 @dataclass(frozen=True)
+class RecordHistory:
+    """Append finished batches to the plan's history (a ConfigMap it owns)."""
+
+    records: tuple[BatchRecord, ...]
+
+
+@dataclass(frozen=True)
 class RecordExecution:
     """Append an execution to a RollbackPolicy's status, once (optimistic concurrency)."""
 
@@ -97,6 +105,7 @@ Effect = (
     | SwingAlias
     | UpdateTarget
     | DropPhysical
+    | RecordHistory
     | RecordExecution
 )
 

@@ -11,7 +11,7 @@ from vector_operator.migration import schedule, target_lock
 from vector_operator.migration.effects import DropPhysical
 from vector_operator.migration.progress import count_null_keys
 from vector_operator.migration.step import Step
-from vector_operator.rollback.execution import MANUAL, start_rollback
+from vector_operator.rollback.execution import MANUAL, ROLLBACK_REQUESTED, start_rollback
 from vector_operator.rollback.guard import POST_CUTOVER, guard
 from vector_operator.rollback.triggers import Firing
 
@@ -23,7 +23,7 @@ def finished(step: Step) -> None:
     elif schedule.manual_rollback_requested(spec, status):
         start_rollback(
             step,
-            Firing(MANUAL, "spec.rollback: true", MANUAL, 0.0, 0.0),
+            Firing(MANUAL, ROLLBACK_REQUESTED, MANUAL, 0.0, 0.0),
             [RollbackAction.REVERT_ALIAS],
             POST_CUTOVER,
         )

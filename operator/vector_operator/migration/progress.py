@@ -4,16 +4,19 @@ failed ranges, the recent batches the triggers read, recent failures. Pure."""
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Iterable
 
 from vector_operator.api.bounds import MAX_RECENT_BATCHES, MAX_RECENT_FAILURES
 from vector_operator.api.migrationplan import (
+    MAX_RECOMMENDATIONS,
     BatchFailure,
     BatchMetrics,
     CoherenceSummary,
     MigrationPlanStatus,
     MigrationProgress,
     MigrationQuality,
+    PlanAnomalies,
     Throughput,
 )
 from vector_operator.contract.result import SkipReason, WorkerResult
@@ -95,6 +98,30 @@ def fold_success(status: MigrationPlanStatus, index: int, result: WorkerResult) 
         status.throughput = (status.throughput or Throughput()).model_copy(
             update={"encode_batch_size": result.batch_sizes.last}
         )
+    _merge_findings(status, result)
+
+
+def recommendation_kind(text: str) -> str:
+    """A recommendation without its figures: the same advice with other numbers is the same kind."""
+    return re.sub(r"[0-9][0-9.,%]*", "#", text)
+
+
+def _merge_findings(status: MigrationPlanStatus, result: WorkerResult) -> None:
+    """The worker's recommendations (the latest batch's first, without repeats, bounded) and its
+    anomaly counts, which would otherwise go with its Job."""
+    if result.recommendations:
+        latest = {recommendation_kind(text): text[:512] for text in reversed(result.recommendations)}
+        older = [text for text in status.recommendations or [] if recommendation_kind(text) not in latest]
+        status.recommendations = [*reversed(latest.values()), *older][:MAX_RECOMMENDATIONS]
+    anomalies = result.quality.anomalies if result.quality is not None else None
+    if anomalies is None:
+        return
+    seen = status.anomalies or PlanAnomalies()
+    status.anomalies = PlanAnomalies(
+        norm_outliers=(seen.norm_outliers or 0) + anomalies.norm_outliers,
+        duplicate_vectors=(seen.duplicate_vectors or 0) + anomalies.duplicate_vectors,
+        collapsed_batches=(seen.collapsed_batches or 0) + int(anomalies.collapse),
+    )
 
 
 def fold_failure(
@@ -108,24 +135,31 @@ def fold_failure(
     progress_of(status).batches_failed = compact_ranges.count(status.failed_ranges)
 
 
-def batch_metrics(index: int, result: WorkerResult, sequence: int) -> BatchMetrics:
-    """What the triggers read of one finished batch."""
+def batch_metrics(index: int, result: WorkerResult, sequence: int, now: datetime.datetime) -> BatchMetrics:
+    """What the triggers (and the report) read of one finished batch."""
     records = result.records
     coherence = result.quality.coherence if result.quality is not None else None
     return BatchMetrics(
         batch=index,
         sequence=sequence,
         coherence=round(coherence.mean, ROUND) if coherence is not None else None,
+        coherence_min=round(coherence.min, ROUND) if coherence is not None else None,
+        coherence_max=round(coherence.max, ROUND) if coherence is not None else None,
+        records=records.read,
+        seconds=round(result.timings.total_ms / 1000, 3),
+        finished_at=now.replace(microsecond=0),
         failure_rate=round(sum(records.skipped.values()) / records.read, ROUND) if records.read else 0.0,
         processing_time_ms=round(result.timings.batch_p95_ms, 3),
     )
 
 
-def remember_batch(status: MigrationPlanStatus, index: int, result: WorkerResult) -> BatchMetrics:
+def remember_batch(
+    status: MigrationPlanStatus, index: int, result: WorkerResult, now: datetime.datetime
+) -> BatchMetrics:
     """Appends the batch's metrics to recentBatches (bounded), numbered in the order taken in."""
     sequence = (status.batches_folded or 0) + 1
     status.batches_folded = sequence
-    metrics = batch_metrics(index, result, sequence)
+    metrics = batch_metrics(index, result, sequence, now)
     status.recent_batches = [*(status.recent_batches or []), metrics][-MAX_RECENT_BATCHES:]
     return metrics
 

@@ -29,6 +29,8 @@ from vector_operator.migration.step import Step
 from vector_operator.rollback.triggers import Firing
 
 MANUAL = "manual"
+ABORT_REQUESTED = "spec.abort: true"
+ROLLBACK_REQUESTED = "spec.rollback: true"
 Outcome = tuple[StepResult, str, list[Effect]]
 
 
@@ -46,7 +48,11 @@ def start_rollback(step: Step, firing: Firing, actions: list[RollbackAction], ph
         steps=[],
         executed_at=step.obs.now.replace(microsecond=0),
     )
-    if manual:
+    if firing.trigger == ABORT_REQUESTED:
+        message = (
+            "abort requested (spec.abort: true): stopping the Jobs, dropping the collection being filled"
+        )
+    elif manual:
         message = "rollback requested (spec.rollback: true): pointing the alias back"
     else:
         message = (
@@ -148,7 +154,14 @@ def _finish(step: Step, record: PlanRollback) -> None:
         message = f"{why}{observed} in {record.phase}: {summary}"
         step.finish(MigrationPhase.ROLLED_BACK)
         step.status.pause = None
-        step.condition("RolledBack", True, "RollbackRequested" if manual else "PolicyFired", message)
+        reason = (
+            "PolicyFired"
+            if not manual
+            else "AbortRequested"
+            if record.trigger == ABORT_REQUESTED
+            else "RollbackRequested"
+        )
+        step.condition("RolledBack", True, reason, message)
         step.progressing("RolledBack", message, holds=False)
         step.event("RolledBack", message, warning=True)
         running = tuple(job.name for job in step.obs.jobs if job.state is JobState.RUNNING)

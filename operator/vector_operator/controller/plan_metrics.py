@@ -1,0 +1,110 @@
+"""A MigrationPlan's metrics, from what a step changed (published after its status was written, so
+each batch, record and rollback is counted once): vectors generated, records skipped by reason,
+batches by outcome, each new batch's processing time and coherence, alias swings, rollbacks, and
+the plan's own quality levels for per-plan alerts. Labels stay bounded: namespace, plan, and a
+reason, outcome, metric or level from a fixed set."""
+
+from __future__ import annotations
+
+from vector_operator.api.migrationplan import MigrationPlanSpec, MigrationPlanStatus
+from vector_operator.metrics import OperatorMetrics
+from vector_operator.migration import compact_ranges
+from vector_operator.migration.effects import Decision, SwingAlias
+from vector_operator.migration.observation import PlanIdentity
+
+
+def _declare(metrics: OperatorMetrics, identity: PlanIdentity) -> None:
+    """The plan's counters and histograms exist at zero from its first step, so that Prometheus
+    sees the first batches as an increase (a series born with a value hides it from rate())."""
+    ns, name = identity.namespace, identity.name
+    metrics.vectors_generated.labels(ns, name)
+    metrics.batch_processing.labels(ns, name)
+    metrics.batch_coherence.labels(ns, name)
+    for outcome in ("succeeded", "failed"):
+        metrics.batches_finished.labels(ns, name, outcome)
+
+
+def _thresholds(metrics: OperatorMetrics, identity: PlanIdentity, spec: MigrationPlanSpec) -> None:
+    quality = spec.quality
+    for metric, levels in (
+        ("coherence", quality.coherence),
+        ("failure_rate", quality.failure_rate),
+        ("processing_time_ms", quality.processing_time_ms),
+    ):
+        for level in ("warning", "critical"):
+            value = getattr(levels, level)
+            if value is not None:
+                metrics.plan_threshold.labels(identity.namespace, identity.name, metric, level).set(value)
+
+
+def _records(
+    metrics: OperatorMetrics, identity: PlanIdentity, before: MigrationPlanStatus, after: MigrationPlanStatus
+) -> None:
+    ns, name = identity.namespace, identity.name
+    done_before = (before.progress.records_done if before.progress else None) or 0
+    done_after = (after.progress.records_done if after.progress else None) or 0
+    if done_after > done_before:
+        metrics.vectors_generated.labels(ns, name).inc(done_after - done_before)
+    skipped_before = (before.progress.skipped_by_reason if before.progress else None) or {}
+    for reason, count in ((after.progress.skipped_by_reason if after.progress else None) or {}).items():
+        if count > skipped_before.get(reason, 0):
+            metrics.records_skipped.labels(ns, name, reason).inc(count - skipped_before.get(reason, 0))
+    failed = compact_ranges.count(after.failed_ranges) - compact_ranges.count(before.failed_ranges)
+    if failed > 0:
+        metrics.batches_finished.labels(ns, name, "failed").inc(failed)
+
+
+def _batches(
+    metrics: OperatorMetrics, identity: PlanIdentity, before: MigrationPlanStatus, after: MigrationPlanStatus
+) -> None:
+    ns, name = identity.namespace, identity.name
+    new = [b for b in after.recent_batches or [] if (b.sequence or 0) > (before.batches_folded or 0)]
+    if not new:
+        return
+    metrics.batches_finished.labels(ns, name, "succeeded").inc(len(new))
+    for batch in new:
+        if batch.processing_time_ms is not None:
+            metrics.batch_processing.labels(ns, name).observe(batch.processing_time_ms / 1000)
+        if batch.coherence is not None:
+            metrics.batch_coherence.labels(ns, name).observe(batch.coherence)
+    for stat, values in (
+        ("min", [b.coherence_min for b in new if b.coherence_min is not None]),
+        ("mean", [b.coherence for b in new if b.coherence is not None]),
+        ("max", [b.coherence_max for b in new if b.coherence_max is not None]),
+    ):
+        if values:
+            value = (
+                min(values) if stat == "min" else max(values) if stat == "max" else sum(values) / len(values)
+            )
+            metrics.batch_coherence_stat.labels(ns, name, stat).set(value)
+
+
+def publish(
+    metrics: OperatorMetrics,
+    identity: PlanIdentity,
+    spec: MigrationPlanSpec,
+    before: MigrationPlanStatus,
+    decision: Decision,
+) -> None:
+    after = decision.status
+    _declare(metrics, identity)
+    _thresholds(metrics, identity, spec)
+    _records(metrics, identity, before, after)
+    _batches(metrics, identity, before, after)
+    for effect in decision.effects:
+        if isinstance(effect, SwingAlias):
+            reason = "cutover" if effect.to == after.new_physical_collection else "revert"
+            metrics.alias_swaps.labels(identity.namespace, effect.alias, reason).inc()
+    rollback, earlier = after.rollback, before.rollback
+    if rollback is not None and (earlier is None or earlier.executed_at != rollback.executed_at):
+        metrics.rollbacks.labels(identity.namespace, rollback.policy, rollback.metric or "manual").inc()
+    quality = after.quality
+    if quality is None:
+        return
+    for label, value in (
+        ("coherence", quality.coherence.mean if quality.coherence is not None else None),
+        ("failure_rate", quality.failure_rate),
+        ("processing_time_ms", quality.processing_time_ms_p95),
+    ):
+        if value is not None:
+            metrics.plan_quality.labels(identity.namespace, identity.name, label).set(float(value))
