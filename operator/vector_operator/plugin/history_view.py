@@ -1,0 +1,57 @@
+"""`kubectl vector history`: cutovers and rollbacks, newest first, from what the plans and the
+RollbackPolicies recorded (a plan keeps its latest rollback; a policy its last 20 executions).
+Pure."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from vector_operator.api.migrationplan import MigrationPlanStatus
+from vector_operator.api.rollbackpolicy import RollbackPolicyStatus
+
+
+@dataclass(frozen=True)
+class Entry:
+    time: datetime.datetime
+    namespace: str
+    plan: str
+    what: str  # CutOver, Rollback
+    detail: str
+
+
+def _steps(steps: list[Any]) -> str:
+    return ", ".join(f"{s.action.value} {s.result.value}" for s in steps) or "no step yet"
+
+
+def entries(plans: list[dict[str, Any]], policies: list[dict[str, Any]], only: str | None) -> list[Entry]:
+    found: dict[tuple[str, str, str, datetime.datetime], Entry] = {}
+    for item in plans:
+        namespace, name = item["metadata"]["namespace"], item["metadata"]["name"]
+        if only is not None and name != only:
+            continue
+        status = MigrationPlanStatus.model_validate(item.get("status") or {})
+        if status.cut_over_at is not None:
+            detail = f"alias moved {status.previous_physical_collection} -> {status.new_physical_collection}"
+            found[(namespace, name, "CutOver", status.cut_over_at)] = Entry(
+                status.cut_over_at, namespace, name, "CutOver", detail
+            )
+        if (record := status.rollback) is not None:
+            by = "by hand" if record.policy == "manual" else f"RollbackPolicy {record.policy}"
+            detail = f"{by}: {record.trigger} in {record.phase}; {_steps(record.steps)}"
+            found[(namespace, name, "Rollback", record.executed_at)] = Entry(
+                record.executed_at, namespace, name, "Rollback", detail
+            )
+    for item in policies:
+        namespace, policy = item["metadata"]["namespace"], item["metadata"]["name"]
+        for execution in RollbackPolicyStatus.model_validate(item.get("status") or {}).executions or []:
+            if only is not None and execution.plan != only:
+                continue
+            observed = f"observed {execution.observed_value:.4g}"
+            steps = _steps(execution.steps)
+            when = f"in {execution.phase.value}"
+            detail = f"RollbackPolicy {policy}: {execution.trigger} ({observed}) {when}; {steps}"
+            key = (namespace, execution.plan, "Rollback", execution.executed_at)
+            found[key] = Entry(execution.executed_at, namespace, execution.plan, "Rollback", detail)
+    return sorted(found.values(), key=lambda entry: entry.time, reverse=True)
