@@ -15,7 +15,7 @@ export PYTHONPATH := $(CURDIR)/devenv
 # Pytest options for `make test`, e.g. make test PYTEST_ARGS='-k node_agent -x'
 PYTEST_ARGS ?=
 
-.PHONY: help install binaries cluster-up cluster-down cluster-status demo demo-down test test-unit lint clean \
+.PHONY: help install system-packages binaries cluster-up cluster-down cluster-status demo demo-down test test-unit lint clean \
 	manifests manifests-check bench test-compat bench-operator
 
 help: ## list the targets
@@ -30,6 +30,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed ## a .venv with the package, its dependencies and the dev tools
+
+system-packages: ## Debian's postgresql and prometheus (promtool), which the tests run; installs what is missing
+	devenv/system-packages.sh
 
 binaries: ## build (once, then cached in ~/.cache/vector-operator) kubectl, helm and the control plane
 	devenv/build.sh
@@ -69,7 +72,7 @@ lint: install manifests-check ## ruff, mypy (strict), import-linter's layer cont
 test-unit: install ## unit tests only (no cluster, no Milvus)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-test: install binaries lint ## the whole suite, what CI runs: lint, unit, integration, e2e, compat
+test: install system-packages binaries lint ## the whole suite, what CI runs: lint, unit, integration, e2e, compat
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-compat: install binaries ## the operator against a real Milvus standalone 2.3 (about 30 s)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Debian's packages the test suite runs besides the repository's own builds: a PostgreSQL server
+# (the SQL sources' tests start one on 127.0.0.1) and Prometheus with promtool (the alert rules run
+# through promtool; a real Prometheus scrapes the operator in the operations e2e). Installs only
+# what is missing, once per machine; no service is started (the tests run their own, on 127.0.0.1).
+set -euo pipefail
+
+missing=()
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
+{ command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
+(( ${#missing[@]} )) || exit 0
+
+echo ">>> installing ${missing[*]} from Debian's packages (once per machine)"
+sudo=()
+[[ $(id -u) -eq 0 ]] || sudo=(sudo)
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
