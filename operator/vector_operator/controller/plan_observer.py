@@ -26,6 +26,14 @@ from vector_operator.sources import SourceMisconfigured, SourceUnavailable
 from vector_operator.sources.sql_keys import PlanningRefused, plan_sql_batches
 
 POST_CUTOVER_SAMPLE = 20
+# errors an observation may meet: the plan waits, with the error class's name as its Progressing reason
+REPORTED_BY_NAME = (
+    SecretUnavailable,
+    MilvusNotConfigured,
+    MilvusUnavailable,
+    SourceMisconfigured,
+    SourceUnavailable,
+)
 
 
 class Unobservable(Exception):
@@ -163,13 +171,7 @@ def observe(context: OperatorContext, namespace: str, name: str) -> Observed | N
         return Observed(plan, dataclasses.replace(base, problem=error.problem), gatherer.endpoint)
     except PlanningRefused as error:
         return Observed(plan, dataclasses.replace(base, problem=Problem(error.reason, str(error))), None)
-    except (
-        SecretUnavailable,
-        MilvusNotConfigured,
-        MilvusUnavailable,
-        SourceMisconfigured,
-        SourceUnavailable,
-    ) as error:
+    except REPORTED_BY_NAME as error:
         problem = Problem(type(error).__name__, str(error))
         return Observed(plan, dataclasses.replace(base, problem=problem), gatherer.endpoint)
     return Observed(plan, dataclasses.replace(base, **gatherer.found), gatherer.endpoint)
