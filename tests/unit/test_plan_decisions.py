@@ -26,13 +26,15 @@ from tests.unit.plan_observations import (
     step,
 )
 
-from vector_operator.api.migrationplan import MigrationPhase
+from vector_operator.api.migrationplan import MAX_RECOMMENDATIONS, MigrationPhase
+from vector_operator.contract.result import Anomalies, WorkerResult
 from vector_operator.migration.batch_plan import BatchPlan
 from vector_operator.migration.effects import (
     CreatePhysical,
     DeleteJobs,
     LaunchJob,
     PinTarget,
+    RecordHistory,
     StoreBatchPlan,
     SwingAlias,
     UpdateTarget,
@@ -161,6 +163,39 @@ def test_a_batch_that_exhausts_its_retries_does_not_doom_the_others() -> None:
     assert failed.reason == "BatchesFailed"
     assert "batches 1 failed for good" in failed.message
     assert "raise spec.retry" in failed.message
+
+
+def test_the_workers_findings_outlive_their_jobs_bounded_with_an_event_when_new() -> None:
+    def advised(index: int, texts: list[str], duplicates: int = 0) -> WorkerResult:
+        finding = result().model_copy(deep=True)
+        finding.recommendations = texts
+        assert finding.quality is not None
+        finding.quality.anomalies = Anomalies(duplicate_vectors=duplicates)
+        return finding
+
+    first = step(generating_status(), jobs=(job(0, outcome=advised(0, ["raise batchSize to 64"], 3)),))
+    assert first.status.recommendations == ["raise batchSize to 64"]
+    assert first.status.anomalies is not None
+    assert first.status.anomalies.duplicate_vectors == 3
+    assert [r for r in reasons(first) if r != "Generating"][:2] == ["Recommendation", "AnomaliesFound"]
+    (history,) = [e for e in first.effects if isinstance(e, RecordHistory)]
+    assert [record.batch for record in history.records] == [0]
+
+    # the same advice with other figures replaces the old text, quietly; new advice is an Event
+    again = step(
+        first.status,
+        jobs=(job(1, outcome=advised(1, ["raise batchSize to 128", "set maxSeqLength 256"], 2)),),
+    )
+    assert again.status.recommendations == ["raise batchSize to 128", "set maxSeqLength 256"]
+    assert again.status.anomalies is not None
+    assert again.status.anomalies.duplicate_vectors == 5
+    (event,) = [e for e in again.events if e.reason == "Recommendation"]
+    assert event.message == "batch 1: set maxSeqLength 256"
+
+    many = [f"advice number {chr(97 + i)}" for i in range(15)]
+    bounded = step(again.status, jobs=(job(2, outcome=advised(2, many)),))
+    assert len(bounded.status.recommendations or []) == MAX_RECOMMENDATIONS
+    assert "AnomaliesFound" not in reasons(bounded)  # nothing found: no Event
 
 
 def test_spec_retry_runs_only_the_failed_ranges_again_under_new_job_names() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vector_operator.contract.result import Status
+from vector_operator.contract.result import Status, WorkerResult
 from vector_operator.migration import compact_ranges
 from vector_operator.migration.effects import DeleteJobs, RecordHistory
 from vector_operator.migration.history import BatchRecord
@@ -22,6 +22,19 @@ class BatchesSeen:
     unschedulable: str | None = None
 
 
+def anomalies_found(result: WorkerResult) -> str:
+    """What the batch's quality sample found wrong, in words; empty when nothing."""
+    anomalies = result.quality.anomalies if result.quality is not None else None
+    found: list[str] = []
+    if anomalies is not None and anomalies.norm_outliers:
+        found.append(f"{anomalies.norm_outliers} vectors of unusual norm")
+    if anomalies is not None and anomalies.duplicate_vectors:
+        found.append(f"{anomalies.duplicate_vectors} identical vectors of different texts")
+    if anomalies is not None and anomalies.collapse:
+        found.append(f"the embeddings collapsed (mean pairwise cosine {anomalies.mean_pairwise_cosine})")
+    return "; ".join(found)
+
+
 def _take_in(step: Step, job: BatchJob) -> None:
     result, index = job.result, job.index
     if job.state is JobState.COMPLETE and result is not None and result.status is Status.SUCCEEDED:
@@ -31,6 +44,10 @@ def _take_in(step: Step, job: BatchJob) -> None:
         kinds = step.status.recommendations or []
         if new := [text for text in kinds if recommendation_kind(text) not in before]:
             step.event("Recommendation", f"batch {index}: {'; '.join(new)}")
+        if found := anomalies_found(result):
+            step.event(
+                "AnomaliesFound", f"batch {index}: {found} (plan totals in status.anomalies)", warning=True
+            )
         return
     why = (
         f"{result.reason.value}: {result.message}" if result else "no result in the pod's termination message"
