@@ -2,7 +2,8 @@
 # Debian's packages the test suite runs besides the repository's own builds: a PostgreSQL server
 # (the SQL sources' tests start one on 127.0.0.1) and Prometheus with promtool (the alert rules run
 # through promtool; a real Prometheus scrapes the operator in the operations e2e). Installs only
-# what is missing, once per machine; no service is started (the tests run their own, on 127.0.0.1).
+# what is missing, once per machine. The tests start their own servers on 127.0.0.1 and free ports,
+# so a service the packages start themselves (on a host with systemd) is neither used nor in the way.
 set -euo pipefail
 
 missing=()

@@ -43,7 +43,7 @@ def test_each_plan_is_held_to_its_own_levels_whose_defaults_are_the_seeds() -> N
     # A plan that sets nothing exports the seed's thresholds as its levels.
     metrics = OperatorMetrics()
     status = generating_status()
-    publish(metrics, PlanIdentity("ns", "p", "u", 1, NOW), plan_spec(), status, step(status))
+    publish(metrics, PlanIdentity("ns", "p", "u", 1, NOW), plan_spec(), status, step(status), "articles")
     seed = {
         ("coherence", "warning"): 0.90,
         ("coherence", "critical"): 0.85,

@@ -18,6 +18,7 @@ from tests.unit.plan_observations import (
     policy,
     reasons,
     result,
+    status,
     step,
 )
 
@@ -31,7 +32,7 @@ from vector_operator.migration.effects import (
     SwingAlias,
     UpdateTarget,
 )
-from vector_operator.migration.observation import JobState
+from vector_operator.migration.observation import JobState, Problem
 
 V1, V2 = f"{ALIAS}__v1", f"{ALIAS}__v2"
 GUARD = policy(
@@ -238,3 +239,24 @@ def test_spec_abort_stops_the_jobs_drops_what_was_being_filled_and_leaves_the_al
         (RollbackAction.DROP_PARTIAL_COLLECTION, StepResult.SUCCEEDED),
     ]
     assert step(ended, aborting).effects == []  # ended: it is not aborted again
+
+
+def test_spec_abort_ends_a_plan_that_waits_on_a_problem() -> None:
+    # Planning cannot reach its source: exactly the plan an SRE wants to stop. The abort is recorded
+    # before the problem is looked at, and, with no collection of its own to drop, needs no Milvus.
+    aborting = plan_spec(abort=True)
+    unreachable = Problem("SourceUnavailable", "could not connect to the database")
+    started = step(status(phase="Planning"), aborting, problem=unreachable, target=None, milvus=None)
+    assert started.status.rollback is not None
+    assert "SourceUnavailable" not in reasons(started)
+    statuses = run_rollback(started.status, spec=aborting, target=None, milvus=None)
+    ended = statuses[-1]
+    assert ended.phase is MigrationPhase.ROLLED_BACK
+    assert [(s.action, s.result) for s in ended.rollback.steps] == [  # type: ignore[union-attr]
+        (RollbackAction.ABORT, StepResult.SUCCEEDED),
+        (RollbackAction.DROP_PARTIAL_COLLECTION, StepResult.SKIPPED),
+    ]
+    # the same problem seen while the recorded abort runs blocks it, as it would any step
+    blocked = step(started.status, aborting, problem=unreachable)
+    assert blocked.status.rollback == started.status.rollback
+    assert "SourceUnavailable" in reasons(blocked)

@@ -23,8 +23,10 @@ ATTEMPTS = 5
 def delete_plan(
     context: OperatorContext, body: kopf.Body, retry: int, logger: logging.Logger | kopf.Logger
 ) -> None:
-    context.forget(str(body.metadata.uid))
-    context.metrics.forget_plan(str(body.metadata.namespace), str(body.metadata.name))
+    uid = str(body.metadata.uid)
+    with context.lock_for(uid):  # a step under way publishes its figures before they are forgotten
+        context.metrics.forget_plan(str(body.metadata.namespace), str(body.metadata.name))
+    context.forget(uid)
     try:
         plan = plans.parse_plan(dict(body))
     except plans.UnreadableStatus:

@@ -7,9 +7,11 @@ reason, outcome, metric or level from a fixed set."""
 from __future__ import annotations
 
 from vector_operator.api.migrationplan import MigrationPlanSpec, MigrationPlanStatus
+from vector_operator.api.rollbackpolicy import RollbackAction, StepResult
+from vector_operator.contract.result import SkipReason
 from vector_operator.metrics import OperatorMetrics
 from vector_operator.migration import compact_ranges
-from vector_operator.migration.effects import Decision, SwingAlias
+from vector_operator.migration.effects import Decision, RecordHistory
 from vector_operator.migration.observation import PlanIdentity
 
 
@@ -22,6 +24,8 @@ def _declare(metrics: OperatorMetrics, identity: PlanIdentity) -> None:
     metrics.batch_coherence.labels(ns, name)
     for outcome in ("succeeded", "failed"):
         metrics.batches_finished.labels(ns, name, outcome)
+    for reason in SkipReason:
+        metrics.records_skipped.labels(ns, name, reason.value)
 
 
 def _thresholds(metrics: OperatorMetrics, identity: PlanIdentity, spec: MigrationPlanSpec) -> None:
@@ -54,29 +58,58 @@ def _records(
         metrics.batches_finished.labels(ns, name, "failed").inc(failed)
 
 
-def _batches(
-    metrics: OperatorMetrics, identity: PlanIdentity, before: MigrationPlanStatus, after: MigrationPlanStatus
-) -> None:
+def _batches(metrics: OperatorMetrics, identity: PlanIdentity, decision: Decision) -> None:
+    """The batches this step took in: every one (the history effect lists them all), not only the
+    32 that recentBatches keeps."""
     ns, name = identity.namespace, identity.name
-    new = [b for b in after.recent_batches or [] if (b.sequence or 0) > (before.batches_folded or 0)]
+    new = [
+        record
+        for effect in decision.effects
+        if isinstance(effect, RecordHistory)
+        for record in effect.records
+    ]
     if not new:
         return
     metrics.batches_finished.labels(ns, name, "succeeded").inc(len(new))
-    for batch in new:
-        if batch.processing_time_ms is not None:
-            metrics.batch_processing.labels(ns, name).observe(batch.processing_time_ms / 1000)
-        if batch.coherence is not None:
-            metrics.batch_coherence.labels(ns, name).observe(batch.coherence)
-    for stat, values in (
-        ("min", [b.coherence_min for b in new if b.coherence_min is not None]),
-        ("mean", [b.coherence for b in new if b.coherence is not None]),
-        ("max", [b.coherence_max for b in new if b.coherence_max is not None]),
+    for record in new:
+        if record.p95_ms is not None:
+            metrics.batch_processing.labels(ns, name).observe(record.p95_ms / 1000)
+        if record.coherence is not None:
+            metrics.batch_coherence.labels(ns, name).observe(record.coherence)
+    lows = [r.coherence_min for r in new if r.coherence_min is not None]
+    means = [r.coherence for r in new if r.coherence is not None]
+    highs = [r.coherence_max for r in new if r.coherence_max is not None]
+    for stat, value in (
+        ("min", min(lows, default=None)),
+        ("mean", sum(means) / len(means) if means else None),
+        ("max", max(highs, default=None)),
     ):
-        if values:
-            value = (
-                min(values) if stat == "min" else max(values) if stat == "max" else sum(values) / len(values)
-            )
+        if value is not None:
             metrics.batch_coherence_stat.labels(ns, name, stat).set(value)
+
+
+def _alias_swings(
+    metrics: OperatorMetrics,
+    namespace: str,
+    alias: str,
+    before: MigrationPlanStatus,
+    after: MigrationPlanStatus,
+) -> None:
+    """From the status, where each swing is recorded once (a swing whose status write conflicted is
+    found done on the next round, which emits no effect but records it)."""
+    if after.cut_over_at is not None and before.cut_over_at is None:
+        metrics.alias_swaps.labels(namespace, alias, "cutover").inc()
+    rollback, earlier = after.rollback, before.rollback
+    if rollback is None:
+        return
+    seen = len(earlier.steps) if earlier is not None and earlier.executed_at == rollback.executed_at else 0
+    reverts = [
+        s
+        for s in rollback.steps[seen:]
+        if s.action is RollbackAction.REVERT_ALIAS and s.result is StepResult.SUCCEEDED
+    ]
+    if reverts:
+        metrics.alias_swaps.labels(namespace, alias, "revert").inc(len(reverts))
 
 
 def publish(
@@ -85,16 +118,15 @@ def publish(
     spec: MigrationPlanSpec,
     before: MigrationPlanStatus,
     decision: Decision,
+    alias: str,
 ) -> None:
+    """``alias``: the collection name the plan's target serves (its label on alias swings)."""
     after = decision.status
     _declare(metrics, identity)
     _thresholds(metrics, identity, spec)
     _records(metrics, identity, before, after)
-    _batches(metrics, identity, before, after)
-    for effect in decision.effects:
-        if isinstance(effect, SwingAlias):
-            reason = "cutover" if effect.to == after.new_physical_collection else "revert"
-            metrics.alias_swaps.labels(identity.namespace, effect.alias, reason).inc()
+    _batches(metrics, identity, decision)
+    _alias_swings(metrics, identity.namespace, alias, before, after)
     rollback, earlier = after.rollback, before.rollback
     if rollback is not None and (earlier is None or earlier.executed_at != rollback.executed_at):
         metrics.rollbacks.labels(identity.namespace, rollback.policy, rollback.metric or "manual").inc()

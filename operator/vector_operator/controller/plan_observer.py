@@ -133,8 +133,12 @@ def _reads(gatherer: _Gatherer) -> list[Callable[[], object]]:
     """What the plan's phase reads, in order."""
     spec, status, now, g = gatherer.plan.spec, gatherer.plan.status, gatherer.now, gatherer
     phase, new = status.phase or MigrationPhase.PENDING, status.new_physical_collection
+    if schedule.abort_requested(spec, status):
+        return []  # recorded first, run on the next round
     if schedule.rollback_running(status):
-        return [g.config, g.target, g.milvus, g.jobs]
+        # Milvus only where there is a collection of this plan's to revert from or drop
+        fills = new is not None and new != status.previous_physical_collection
+        return [g.config, g.target, g.milvus, g.jobs] if fills else [g.jobs]
     if phase in (MigrationPhase.PENDING, MigrationPhase.PLANNING):
         return [g.scan, g.siblings]
     if phase is MigrationPhase.PREPARING:

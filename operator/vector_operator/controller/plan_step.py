@@ -96,7 +96,9 @@ def _round(
         _report_stop(context, plan, "StatusRefused", f"the API server refused the plan's status: {message}")
         return "status_refused", False
     _post(plan.body, decision.events)
-    plan_metrics.publish(context.metrics, plan.identity, plan.spec, plan.status, decision)
+    target = observed.observation.collection_spec
+    alias = target.collection_name if target is not None else plan.spec.target_ref.name
+    plan_metrics.publish(context.metrics, plan.identity, plan.spec, plan.status, decision, alias)
     return "ok", decision.again
 
 

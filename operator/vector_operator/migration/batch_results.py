@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vector_operator.api.migrationplan import BatchMetrics
 from vector_operator.contract.result import Status, WorkerResult
 from vector_operator.migration import compact_ranges
 from vector_operator.migration.effects import DeleteJobs, RecordHistory
@@ -35,10 +36,11 @@ def anomalies_found(result: WorkerResult) -> str:
     return "; ".join(found)
 
 
-def _take_in(step: Step, job: BatchJob) -> None:
+def _take_in(step: Step, job: BatchJob) -> BatchMetrics | None:
+    """Folds the Job's batch into the status; its metrics when it succeeded."""
     result, index = job.result, job.index
     if job.state is JobState.COMPLETE and result is not None and result.status is Status.SUCCEEDED:
-        remember_batch(step.status, index, result, step.obs.now)
+        taken = remember_batch(step.status, index, result, step.obs.now)
         before = {recommendation_kind(text) for text in step.status.recommendations or []}
         fold_success(step.status, index, result)
         kinds = step.status.recommendations or []
@@ -48,37 +50,38 @@ def _take_in(step: Step, job: BatchJob) -> None:
             step.event(
                 "AnomaliesFound", f"batch {index}: {found} (plan totals in status.anomalies)", warning=True
             )
-        return
+        return taken
     why = (
         f"{result.reason.value}: {result.message}" if result else "no result in the pod's termination message"
     )
     message = f"batch {index} failed after its retries: {why}"
     fold_failure(step.status, index, "BatchFailed", message, step.obs.now)
     step.event("BatchFailed", message, warning=True)
+    return None
 
 
 def take_in_finished_jobs(step: Step) -> BatchesSeen:
     """Folds every finished Job of the current round not taken in yet; returns what still runs."""
-    seen, stale = BatchesSeen(), []
+    seen = BatchesSeen()
+    stale: list[str] = []
+    succeeded: list[BatchRecord] = []
     current = step.status.observed_retry or 0
     for job in sorted(step.obs.jobs, key=lambda j: j.index):
         status = step.status
-        taken = compact_ranges.contains(status.completed_ranges, job.index) or compact_ranges.contains(
+        recorded = compact_ranges.contains(status.completed_ranges, job.index) or compact_ranges.contains(
             status.failed_ranges, job.index
         )
-        if job.round != current or taken:  # an earlier round's, or already in the status
+        if job.round != current or recorded:  # an earlier round's, or already in the status
             stale.append(job.name)
             continue
         if job.state is JobState.RUNNING:
             seen.running.add(job.index)
             seen.unschedulable = seen.unschedulable or job.unschedulable
             continue
-        _take_in(step, job)
+        if (metrics := _take_in(step, job)) is not None:
+            succeeded.append(BatchRecord.of(metrics))
     if stale:
         step.effect(DeleteJobs(tuple(stale)))
-    folded = step.obs.status.batches_folded or 0
-    if new := tuple(
-        BatchRecord.of(b) for b in step.status.recent_batches or [] if (b.sequence or 0) > folded
-    ):
-        step.effect(RecordHistory(new))
+    if succeeded:  # every one, also past the 32 that recentBatches keeps
+        step.effect(RecordHistory(tuple(succeeded)))
     return seen

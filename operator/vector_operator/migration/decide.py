@@ -1,5 +1,6 @@
 """The MigrationPlan controller's decision: from one observation, the new typed status, the
-effects and the Events. One function per phase; a rollback under way or a finished plan first.
+effects and the Events. One function per phase; an abort, a rollback under way or a finished plan
+first.
 
     Pending -> Planning -> Preparing -> Generating <-> Paused -> Validating -> CuttingOver -> Succeeded
                                                    \\-> Failed (-> spec.retry -> Generating)   \\-> RolledBack
@@ -19,7 +20,7 @@ from vector_operator.migration.observation import PlanObservation
 from vector_operator.migration.pauses import settle_pauses
 from vector_operator.migration.planning import planning
 from vector_operator.migration.preparing import preparing
-from vector_operator.migration.schedule import TERMINAL
+from vector_operator.migration.schedule import TERMINAL, abort_requested
 from vector_operator.migration.step import Step
 from vector_operator.migration.validating import validating
 from vector_operator.rollback.execution import ABORT_REQUESTED, MANUAL, continue_rollback, start_rollback
@@ -39,16 +40,16 @@ PHASES: dict[MigrationPhase, Callable[[Step], None]] = {
 def decide(observation: PlanObservation) -> Decision:
     step = Step(observation)
     record = observation.status.rollback
-    if observation.problem is not None:
+    if abort_requested(observation.spec, observation.status):
+        abort = Firing(MANUAL, ABORT_REQUESTED, MANUAL, 0.0, 0.0)
+        actions = [RollbackAction.ABORT, RollbackAction.DROP_PARTIAL_COLLECTION]
+        start_rollback(step, abort, actions, step.phase.value)
+    elif observation.problem is not None:
         step.blocked(observation.problem)
     elif record is not None and not record.completed:
         continue_rollback(step)
     elif step.phase in TERMINAL:
         finished(step)
-    elif observation.spec.abort:
-        abort = Firing(MANUAL, ABORT_REQUESTED, MANUAL, 0.0, 0.0)
-        actions = [RollbackAction.ABORT, RollbackAction.DROP_PARTIAL_COLLECTION]
-        start_rollback(step, abort, actions, step.phase.value)
     else:
         settle_pauses(step)
         PHASES[step.phase](step)

@@ -22,6 +22,16 @@ def rollback_running(status: MigrationPlanStatus) -> bool:
     return status.rollback is not None and not status.rollback.completed
 
 
+def abort_requested(spec: MigrationPlanSpec, status: MigrationPlanStatus) -> bool:
+    """spec.abort on a plan that has not ended and runs no rollback yet: it is started before
+    anything else, even when the plan waits on a problem (a source it cannot reach, a lost target)."""
+    return (
+        spec.abort
+        and (status.phase or MigrationPhase.PENDING) not in TERMINAL
+        and not rollback_running(status)
+    )
+
+
 def retry_requested(spec: MigrationPlanSpec, status: MigrationPlanStatus) -> bool:
     return status.phase is MigrationPhase.FAILED and spec.retry > (status.observed_retry or 0)
 

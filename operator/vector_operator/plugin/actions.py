@@ -1,6 +1,6 @@
 """What each plugin action changes on a MigrationPlan, decided from the plan as it is: idempotent
-(a second approve says so and changes nothing), refused with one line when it cannot apply, and
-otherwise the smallest patch that says what a human wants. Pure.
+(a second approve, or an abort of an aborted plan, says so and changes nothing), refused with one
+line when it cannot apply, and otherwise the smallest patch that says what a human wants. Pure.
 
 The actions write the spec fields a human owns (approved, cutoverApproved, paused, abort, retry,
 rollback). With a GitOps tool that owns the spec, make the same change in Git (or let the tool
@@ -20,6 +20,7 @@ from vector_operator.api.migrationplan import (
     MigrationPlanStatus,
 )
 from vector_operator.plugin.cluster import PluginError
+from vector_operator.rollback.execution import ROLLBACK_REQUESTED
 
 ENDED = frozenset({MigrationPhase.SUCCEEDED, MigrationPhase.FAILED, MigrationPhase.ROLLED_BACK})
 ACTIONS = ("approve", "promote", "pause", "resume", "abort", "retry", "rollback")
@@ -79,6 +80,8 @@ def _resume(name: str, spec: MigrationPlanSpec, status: MigrationPlanStatus) -> 
 
 
 def _abort(name: str, spec: MigrationPlanSpec, status: MigrationPlanStatus) -> Change:
+    if spec.abort and status.phase is MigrationPhase.ROLLED_BACK:
+        return Change(f"{name} is already aborted")
     _running(name, status, "abort", ": kubectl vector rollback undoes a cutover")
     if spec.abort:
         return Change(f"{name} is already aborting")
@@ -104,14 +107,29 @@ def _retry(name: str, spec: MigrationPlanSpec, status: MigrationPlanStatus) -> C
 
 
 def _rollback(name: str, spec: MigrationPlanSpec, status: MigrationPlanStatus) -> Change:
+    if spec.rollback and status.phase is MigrationPhase.ROLLED_BACK:
+        return Change(f"{name} is already rolled back")
     if status.phase is not MigrationPhase.SUCCEEDED:
         raise PluginError(
             f"rollback undoes a Succeeded plan's cutover; {name} is {(status.phase or 'Pending')}"
             " (kubectl vector abort stops a running one)"
         )
+    record = status.rollback
+    if spec.rollback and record is not None and record.completed and record.trigger == ROLLBACK_REQUESTED:
+        steps = "; ".join(f"{s.action.value}: {s.result.value} ({s.message})" for s in record.steps)
+        raise PluginError(f"the rollback requested earlier changed nothing: {steps}")
     if spec.rollback:
         return Change(f"{name} is already rolling back")
-    previous = status.previous_physical_collection
+    previous, new = status.previous_physical_collection, status.new_physical_collection
+    if not previous or previous == new:
+        raise PluginError(
+            f"{name} filled its target's first collection (or ran InPlace): nothing to return to"
+        )
+    if status.previous_retired_at is not None:
+        raise PluginError(
+            f"{previous} was dropped at {status.previous_retired_at:%Y-%m-%d %H:%M:%S} UTC, when"
+            " spec.previousCollectionRetention passed: nothing to return to"
+        )
     return Change(f"rolling back {name}: the alias returns to {previous}", {"spec": {"rollback": True}})
 
 

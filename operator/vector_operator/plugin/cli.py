@@ -24,6 +24,7 @@ import yaml
 from vector_operator.api.migrationplan import MigrationPlanSpec, MigrationPlanStatus
 from vector_operator.plugin import actions, history_view, status_view
 from vector_operator.plugin.cluster import Cluster, PluginError
+from vector_operator.plugin.typed_objects import parsed
 
 EXIT_PROBLEM = 1
 
@@ -36,16 +37,19 @@ def _status(args: argparse.Namespace) -> int:
     cluster = _connect(args)
     frames = 0
     while True:
-        rows = [
-            status_view.collection_row(item)
-            for item in cluster.items("VectorCollection", args.all_namespaces)
+        errors: list[str] = []
+        items = [
+            *cluster.items("VectorCollection", args.all_namespaces),
+            *cluster.items("MigrationPlan", args.all_namespaces),
         ]
-        rows += [status_view.plan_row(item) for item in cluster.items("MigrationPlan", args.all_namespaces)]
+        rows = [status_view.row_of(item, errors) for item in items]
         rows.sort(key=lambda row: (row.namespace, row.kind != "VectorCollection", row.name))
         now = datetime.datetime.now(datetime.UTC)
         if args.watch:
             print(f"--- {now:%Y-%m-%d %H:%M:%S} UTC")
         print(status_view.render(rows, args.all_namespaces, now), end="", flush=True)
+        for error in errors:
+            print(f"warning: {error}", file=sys.stderr)
         frames += 1
         if not args.watch or (args.frames and frames >= args.frames):
             return 0
@@ -55,8 +59,8 @@ def _status(args: argparse.Namespace) -> int:
 def _action(args: argparse.Namespace) -> int:
     cluster = _connect(args)
     item = cluster.get("MigrationPlan", args.plan)
-    spec = MigrationPlanSpec.model_validate(item["spec"])
-    status = MigrationPlanStatus.model_validate(item.get("status") or {})
+    spec = parsed(MigrationPlanSpec, item, "spec")
+    status = parsed(MigrationPlanStatus, item, "status")
     change = actions.decide(args.command, args.plan, spec, status)
     if change.status is not None:
         cluster.patch("MigrationPlan", args.plan, change.status, status=True)
@@ -86,8 +90,8 @@ def _report(args: argparse.Namespace) -> int:
 
     cluster = _connect(args)
     item = cluster.get("MigrationPlan", args.plan)
-    spec = MigrationPlanSpec.model_validate(item["spec"])
-    status = MigrationPlanStatus.model_validate(item.get("status") or {})
+    spec = parsed(MigrationPlanSpec, item, "spec")
+    status = parsed(MigrationPlanStatus, item, "status")
     rows = cluster.history(args.plan)
     if not rows:
         raise PluginError(f"{args.plan} has no finished batch recorded yet: nothing to draw")
@@ -120,16 +124,23 @@ def _lint(args: argparse.Namespace) -> int:
     return EXIT_PROBLEM if problems else 0
 
 
+def _connection_flags(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument(
+        "--kubeconfig", default=default, help="the kubeconfig to use (default: $KUBECONFIG, ~/.kube/config)"
+    )
+    parser.add_argument("--context", default=default, help="the kubeconfig context to use")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kubectl vector", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--kubeconfig", help="the kubeconfig to use (default: $KUBECONFIG, ~/.kube/config)")
-    parser.add_argument("--context", help="the kubeconfig context to use")
+    _connection_flags(parser, None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def scoped(name: str, help_text: str, all_namespaces: bool = False) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
+        _connection_flags(sub, argparse.SUPPRESS)  # also after the command, as kubectl takes them
         sub.add_argument("-n", "--namespace", help="the namespace (default: the context's)")
         if all_namespaces:
             sub.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")

@@ -40,7 +40,9 @@ class Cluster:
     def connect(cls, kubeconfig: str | None, context: str | None, namespace: str | None) -> Cluster:
         try:
             api = config.new_client_from_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
-            _, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+            if context is not None:
+                active = next((c for c in contexts if c.get("name") == context), active)
         except (ConfigException, OSError, TypeError) as error:
             raise PluginError(
                 f"no usable kubeconfig ({error}): set KUBECONFIG or pass --kubeconfig"
@@ -77,7 +79,10 @@ class Cluster:
                 self.namespace,
                 plural,
             )
-        return cast(list[Json], listed.get("items", []))
+        items = cast(list[Json], listed.get("items", []))
+        for item in items:
+            item.setdefault("kind", kind)
+        return items
 
     def get(self, kind: str, name: str) -> Json:
         plural = PLURALS[kind]

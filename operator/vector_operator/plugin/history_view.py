@@ -10,6 +10,7 @@ from typing import Any
 
 from vector_operator.api.migrationplan import MigrationPlanStatus
 from vector_operator.api.rollbackpolicy import RollbackPolicyStatus
+from vector_operator.plugin.typed_objects import parsed
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ def entries(plans: list[dict[str, Any]], policies: list[dict[str, Any]], only: s
         namespace, name = item["metadata"]["namespace"], item["metadata"]["name"]
         if only is not None and name != only:
             continue
-        status = MigrationPlanStatus.model_validate(item.get("status") or {})
+        status = parsed(MigrationPlanStatus, item, "status")
         if status.cut_over_at is not None:
             detail = f"alias moved {status.previous_physical_collection} -> {status.new_physical_collection}"
             found[(namespace, name, "CutOver", status.cut_over_at)] = Entry(
@@ -45,7 +46,7 @@ def entries(plans: list[dict[str, Any]], policies: list[dict[str, Any]], only: s
             )
     for item in policies:
         namespace, policy = item["metadata"]["namespace"], item["metadata"]["name"]
-        for execution in RollbackPolicyStatus.model_validate(item.get("status") or {}).executions or []:
+        for execution in parsed(RollbackPolicyStatus, item, "status").executions or []:
             if only is not None and execution.plan != only:
                 continue
             observed = f"observed {execution.observed_value:.4g}"

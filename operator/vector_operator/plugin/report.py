@@ -8,6 +8,7 @@ import base64
 import datetime
 import html
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +32,11 @@ def _levels(axis: Axes, warning: float | None, critical: float | None, scale: fl
             axis.axhline(value * scale, color=color, linestyle="--", linewidth=1, label=f"{label} {value:g}")
 
 
+def _gaps(values: Sequence[float | None]) -> list[float]:
+    """A figure a batch did not measure (no sample: every record skipped) is a gap in the line."""
+    return [math.nan if value is None else value for value in values]
+
+
 def figure_png(
     name: str, spec: MigrationPlanSpec, status: MigrationPlanStatus, rows: Sequence[BatchRecord]
 ) -> bytes:
@@ -42,12 +48,12 @@ def figure_png(
         times, [row.records / row.seconds if row.seconds else 0 for row in rows], marker="o", linewidth=1
     )
     speed.set_ylabel("records/s per batch")
-    encode.plot(times, [row.p95_ms for row in rows], marker="o", linewidth=1, label="micro-batch p95")
+    encode.plot(times, _gaps([row.p95_ms for row in rows]), marker="o", linewidth=1, label="micro-batch p95")
     _levels(encode, spec.quality.processing_time_ms.warning, spec.quality.processing_time_ms.critical)
     encode.set_ylabel("encode time (ms)")
-    means = [row.coherence for row in rows]
+    means = _gaps([row.coherence for row in rows])
     coherence.plot(times, means, marker="o", linewidth=1, label="mean")
-    lows = [row.coherence_min if row.coherence_min is not None else row.coherence for row in rows]
+    lows = _gaps([row.coherence if row.coherence_min is None else row.coherence_min for row in rows])
     coherence.fill_between(times, lows, means, alpha=0.2, label="min..mean")
     _levels(coherence, spec.quality.coherence.warning, spec.quality.coherence.critical)
     coherence.set_ylabel("coherence")

@@ -17,6 +17,8 @@ from vector_operator.api.conditions import Condition, ConditionStatus
 from vector_operator.api.migrationplan import MigrationPlanStatus
 from vector_operator.api.vectorcollection import VectorCollectionStatus
 from vector_operator.migration.time_left import duration_text
+from vector_operator.plugin.cluster import PluginError
+from vector_operator.plugin.typed_objects import parsed
 
 BAR_CELLS = 10
 NONE = "-"
@@ -55,7 +57,7 @@ def _reason(conditions: Iterable[Condition] | None, first: str) -> str:
 
 
 def plan_row(item: dict[str, Any]) -> Row:
-    status = MigrationPlanStatus.model_validate(item.get("status") or {})
+    status = parsed(MigrationPlanStatus, item, "status")
     progress, quality, throughput = status.progress, status.quality, status.throughput
     done, total = (progress.records_done or 0, progress.records_total or 0) if progress else (0, 0)
     rate = throughput.records_per_second if throughput and throughput.records_per_second else None
@@ -78,7 +80,7 @@ def plan_row(item: dict[str, Any]) -> Row:
 
 
 def collection_row(item: dict[str, Any]) -> Row:
-    status = VectorCollectionStatus.model_validate(item.get("status") or {})
+    status = parsed(VectorCollectionStatus, item, "status")
     quality = status.quality
     return Row(
         namespace=item["metadata"]["namespace"],
@@ -92,6 +94,19 @@ def collection_row(item: dict[str, Any]) -> Row:
         lag=NONE,
         reason=_reason(status.conditions, "Ready"),
     )
+
+
+def row_of(item: dict[str, Any], errors: list[str]) -> Row:
+    """The object's row; one that does not parse shows as Unreadable, its error joins ``errors``
+    (one bad object never hides the others)."""
+    try:
+        return plan_row(item) if item.get("kind") == "MigrationPlan" else collection_row(item)
+    except PluginError as error:
+        errors.append(str(error))
+        metadata = item["metadata"]
+        blank = dict.fromkeys(("progress", "rate", "eta", "coherence", "lag"), NONE)
+        kind, name = str(item.get("kind")), metadata["name"]
+        return Row(metadata["namespace"], kind, name, "Unreadable", reason="!StatusUnreadable", **blank)
 
 
 def render(rows: list[Row], all_namespaces: bool, now: datetime.datetime, width: int = 160) -> str:
