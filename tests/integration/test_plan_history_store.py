@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client, config
+from tests.plan_manifests import minimal_plan
 
 from localcluster.cluster import Kubectl, RunningCluster
 from vector_operator.kube.plan_history import history_name, read_history, record_history
@@ -18,22 +19,7 @@ from vector_operator.migration.history import BatchRecord
 
 pytestmark = pytest.mark.cluster
 
-PLAN = {
-    "apiVersion": "vectors.aios.dev/v1alpha1",
-    "kind": "MigrationPlan",
-    "metadata": {"name": "history-probe"},
-    "spec": {
-        "targetRef": {"name": "nowhere"},
-        "source": {
-            "sql": {
-                "urlSecretRef": {"name": "db", "key": "url"},
-                "table": "t",
-                "primaryKey": "id",
-                "textColumns": ["body"],
-            }
-        },
-    },
-}
+PLAN = minimal_plan("history-probe", target="nowhere")
 
 
 def record(sequence: int) -> BatchRecord:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client, config
+from tests.plan_manifests import minimal_plan
 
 from localcluster.cluster import Kubectl, RunningCluster
 from vector_operator.api.migrationplan import MigrationPlanStatus
@@ -21,22 +22,7 @@ from vector_operator.status_conditions import ConditionUpdate, merged_conditions
 
 pytestmark = pytest.mark.cluster
 
-PLAN = {
-    "apiVersion": "vectors.aios.dev/v1alpha1",
-    "kind": "MigrationPlan",
-    "metadata": {"name": "status-probe"},
-    "spec": {
-        "targetRef": {"name": "nowhere"},
-        "source": {
-            "sql": {
-                "urlSecretRef": {"name": "db", "key": "url"},
-                "table": "t",
-                "primaryKey": "id",
-                "textColumns": ["body"],
-            }
-        },
-    },
-}
+PLAN = minimal_plan("status-probe", target="nowhere")
 
 
 def stored(custom: Any, namespace: str) -> plans.StoredPlan:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.plan_manifests import minimal_plan
 
 from localcluster.cluster import Kubectl, RunningCluster
 
@@ -24,26 +25,6 @@ COLLECTION = {
     "metadata": {"name": "articles"},
     "spec": {"collectionName": "articles", "dimension": 384, "embedding": {"model": "m"}},
 }
-
-
-def plan(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "vectors.aios.dev/v1alpha1",
-        "kind": "MigrationPlan",
-        "metadata": {"name": name},
-        "spec": {
-            "targetRef": {"name": "articles"},
-            "source": {
-                "sql": {
-                    "urlSecretRef": {"name": "db", "key": "url"},
-                    "table": "t",
-                    "primaryKey": "id",
-                    "textColumns": ["b"],
-                }
-            },
-            **spec,
-        },
-    }
 
 
 class Plugin:
@@ -91,7 +72,7 @@ def answer(result: subprocess.CompletedProcess[str]) -> str:
 
 def test_status_shows_collections_and_plans_in_one_table(plugin: Plugin, kubectl: Kubectl) -> None:
     kubectl("apply", "-f", "-", input=json.dumps(COLLECTION))
-    kubectl("apply", "-f", "-", input=json.dumps(plan("backfill")))
+    kubectl("apply", "-f", "-", input=json.dumps(minimal_plan("backfill")))
     set_status(
         kubectl,
         "backfill",
@@ -133,7 +114,7 @@ def test_status_shows_collections_and_plans_in_one_table(plugin: Plugin, kubectl
 
 
 def test_every_action_is_an_idempotent_patch_with_a_one_line_answer(plugin: Plugin, kubectl: Kubectl) -> None:
-    kubectl("apply", "-f", "-", input=json.dumps(plan("manual", approval="Manual", cutover="Manual")))
+    kubectl("apply", "-f", "-", input=json.dumps(minimal_plan("manual", approval="Manual", cutover="Manual")))
     set_status(kubectl, "manual", {"phase": "Planning"})
     assert answer(plugin("approve", "manual")) == "approved manual: it starts once planned"
     assert answer(plugin("approve", "manual")) == "manual is already approved"
@@ -177,7 +158,7 @@ def test_every_action_is_an_idempotent_patch_with_a_one_line_answer(plugin: Plug
 
 
 def test_history_lists_cutovers_and_rollbacks_newest_first(plugin: Plugin, kubectl: Kubectl) -> None:
-    kubectl("apply", "-f", "-", input=json.dumps(plan("reverted")))
+    kubectl("apply", "-f", "-", input=json.dumps(minimal_plan("reverted")))
     set_status(
         kubectl,
         "reverted",
@@ -202,9 +183,9 @@ def test_history_lists_cutovers_and_rollbacks_newest_first(plugin: Plugin, kubec
 
 
 def test_lint_and_help(plugin: Plugin, tmp_path: Path) -> None:
-    bad = plan("bad", batching={"maxConcurrentJobs": 0})
+    bad = minimal_plan("bad", batching={"maxConcurrentJobs": 0})
     (tmp_path / "bad.yaml").write_text(json.dumps(bad))
-    (tmp_path / "good.yaml").write_text(json.dumps(plan("good")))
+    (tmp_path / "good.yaml").write_text(json.dumps(minimal_plan("good")))
     refused = plugin("lint", str(tmp_path / "bad.yaml"), namespaced=False)
     assert refused.returncode == 1
     assert "spec.batching.maxConcurrentJobs in body should be greater than or equal to 1" in refused.stdout

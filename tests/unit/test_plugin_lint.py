@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.crd_cases import CASES, Case, invalid_and_valid
+from tests.plan_manifests import minimal_plan
 
 from vector_operator.plugin.lint import lint
 
@@ -28,21 +29,5 @@ def test_every_example_is_valid_and_unknown_fields_are_named() -> None:
         for document in yaml.safe_load_all(path.read_text()):
             if document:
                 assert lint(document) == [], f"{path}: {document.get('kind')}"
-    typo = {
-        "apiVersion": "vectors.aios.dev/v1alpha1",
-        "kind": "MigrationPlan",
-        "metadata": {"name": "x"},
-        "spec": {
-            "targetRef": {"name": "a"},
-            "source": {
-                "sql": {
-                    "urlSecretRef": {"name": "d", "key": "u"},
-                    "table": "t",
-                    "primaryKey": "id",
-                    "textColumns": ["b"],
-                }
-            },
-            "batching": {"recordPerJob": 10},
-        },
-    }
+    typo = minimal_plan("x", batching={"recordPerJob": 10})
     assert [str(problem) for problem in lint(typo)] == ['unknown field "spec.batching.recordPerJob"']

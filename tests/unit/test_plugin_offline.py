@@ -10,6 +10,7 @@ from typing import Any
 import matplotlib.image
 import pytest
 import yaml
+from tests.plan_manifests import minimal_plan
 
 from vector_operator.api.migrationplan import MigrationPlanSpec, MigrationPlanStatus
 from vector_operator.migration.history import BatchRecord
@@ -17,19 +18,7 @@ from vector_operator.plugin import actions, cli, report, status_view
 from vector_operator.plugin.cluster import Cluster, PluginError
 from vector_operator.plugin.typed_objects import parsed
 
-SPEC = MigrationPlanSpec.model_validate(
-    {
-        "targetRef": {"name": "articles"},
-        "source": {
-            "sql": {
-                "urlSecretRef": {"name": "db", "key": "url"},
-                "table": "t",
-                "primaryKey": "id",
-                "textColumns": ["body"],
-            }
-        },
-    }
-)
+SPEC = MigrationPlanSpec.model_validate(minimal_plan("p")["spec"])
 
 
 def spec(**fields: Any) -> MigrationPlanSpec:
