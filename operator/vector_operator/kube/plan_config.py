@@ -37,6 +37,22 @@ def plan_owned_config_map(name: str, plan: str, plan_uid: str, data: dict[str, b
     )
 
 
+def read_plan_config_map(core: client.CoreV1Api, namespace: str, name: str) -> V1ConfigMap | None:
+    """One of the plan's ConfigMaps; None when it does not exist (yet, or any more)."""
+    try:
+        return core.read_namespaced_config_map(name, namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def binary_text(found: V1ConfigMap | None, key: str) -> str | None:
+    """The text stored under binaryData ``key`` (the client gives it as bytes or str)."""
+    stored = (found.binary_data or {}).get(key) if found is not None else None
+    return stored.decode() if isinstance(stored, bytes) else stored
+
+
 class BatchPlanTooLarge(Exception):
     """The boundaries do not fit a ConfigMap."""
 
@@ -52,17 +68,11 @@ def config_map_name(plan: str) -> str:
 
 
 def read_config(core: client.CoreV1Api, namespace: str, plan: str) -> PlanConfig:
-    try:
-        found = core.read_namespaced_config_map(config_map_name(plan), namespace)
-    except ApiException as error:
-        if error.status == 404:
-            return PlanConfig(None, None)
-        raise
-    binary, data = found.binary_data or {}, found.data or {}
-    stored = binary.get(BATCH_PLAN_KEY)
-    batch_plan = None
-    if stored is not None:
-        batch_plan = BatchPlan.decode(stored.decode() if isinstance(stored, bytes) else stored)
+    found = read_plan_config_map(core, namespace, config_map_name(plan))
+    if found is None:
+        return PlanConfig(None, None)
+    data, stored = found.data or {}, binary_text(found, BATCH_PLAN_KEY)
+    batch_plan = BatchPlan.decode(stored) if stored is not None else None
     pinned = None
     if TARGET_KEY in data:
         document = json.loads(data[TARGET_KEY])

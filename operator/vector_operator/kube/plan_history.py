@@ -9,7 +9,7 @@ from kubernetes import client
 from kubernetes.client import V1ConfigMap
 from kubernetes.client.exceptions import ApiException
 
-from vector_operator.kube.plan_config import plan_owned_config_map
+from vector_operator.kube.plan_config import binary_text, plan_owned_config_map, read_plan_config_map
 from vector_operator.migration.history import BatchRecord, appended, decode, encode
 
 HISTORY_KEY = "batches.csv.gz.b64"
@@ -21,32 +21,19 @@ def history_name(plan: str) -> str:
 
 
 def read_history(core: client.CoreV1Api, namespace: str, plan: str) -> list[BatchRecord]:
-    try:
-        found = core.read_namespaced_config_map(history_name(plan), namespace)
-    except ApiException as error:
-        if error.status == 404:
-            return []
-        raise
-    return _rows(found)
+    return _rows(read_plan_config_map(core, namespace, history_name(plan)))
 
 
 def _rows(found: V1ConfigMap | None) -> list[BatchRecord]:
-    stored = (found.binary_data or {}).get(HISTORY_KEY) if found is not None else None
-    if not stored:
-        return []
-    return decode(stored.decode() if isinstance(stored, bytes) else stored)
+    stored = binary_text(found, HISTORY_KEY)
+    return decode(stored) if stored else []
 
 
 def record_history(
     core: client.CoreV1Api, namespace: str, plan: str, plan_uid: str, records: Sequence[BatchRecord]
 ) -> None:
     for _ in range(ATTEMPTS):
-        try:
-            found = core.read_namespaced_config_map(history_name(plan), namespace)
-        except ApiException as error:
-            if error.status != 404:
-                raise
-            found = None
+        found = read_plan_config_map(core, namespace, history_name(plan))
         data: dict[str, bytes | str] = {HISTORY_KEY: encode(appended(_rows(found), records))}
         try:
             if found is None:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from vector_operator.api.migrationplan import Approval, MigrationPlanSpec, MigrationPlanStatus
 from vector_operator.api.resource import GROUP, VERSION
+from vector_operator.kube.custom_objects import read_custom_object
 from vector_operator.migration.observation import PlanIdentity, SiblingPlan
 from vector_operator.migration.schedule import retry_requested
 
@@ -62,12 +63,7 @@ def parse_plan(body: Json) -> StoredPlan:
 
 
 def read_plan(custom: client.CustomObjectsApi, namespace: str, name: str) -> Json | None:
-    try:
-        return cast(Json, custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
+    return read_custom_object(custom, namespace, PLURAL, name)
 
 
 def _plans(custom: client.CustomObjectsApi, namespace: str) -> Iterator[Json]:

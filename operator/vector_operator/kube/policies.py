@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from vector_operator.api.bounds import MAX_EXECUTIONS
 from vector_operator.api.resource import GROUP, VERSION
 from vector_operator.api.rollbackpolicy import Execution, RollbackPolicySpec, RollbackPolicyStatus
+from vector_operator.kube.custom_objects import read_custom_object
 from vector_operator.migration.observation import GuardingPolicy
 from vector_operator.rollback.triggers import selects
 
@@ -42,12 +43,9 @@ def record_execution(
     """Appends ``execution`` to the policy's status unless it is there already; a concurrent write
     (409) makes it read again and retry."""
     for _ in range(ATTEMPTS):
-        try:
-            body = cast(Json, custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, policy))
-        except ApiException as error:
-            if error.status == 404:
-                return  # the policy is gone: the plan's own record stays
-            raise
+        body = read_custom_object(custom, namespace, PLURAL, policy)
+        if body is None:
+            return  # the policy is gone: the plan's own record stays
         status = RollbackPolicyStatus.model_validate(body.get("status") or {})
         executions = list(status.executions or [])
         if any(e.plan == execution.plan and e.executed_at == execution.executed_at for e in executions):

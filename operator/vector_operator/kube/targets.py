@@ -3,7 +3,7 @@ plan moves the alias (what it serves, what it served before, its exact entity co
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from vector_operator.api.conditions import Condition
 from vector_operator.api.resource import GROUP, VERSION
 from vector_operator.api.vectorcollection import VectorCollectionSpec
+from vector_operator.kube.custom_objects import read_custom_object
 from vector_operator.migration.observation import Target
 
 PLURAL = "vectorcollections"
@@ -20,12 +21,9 @@ Json = dict[str, Any]
 
 
 def read_target(custom: client.CustomObjectsApi, namespace: str, name: str) -> Target | None:
-    try:
-        body = cast(Json, custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
+    body = read_custom_object(custom, namespace, PLURAL, name)
+    if body is None:
+        return None
     conditions = []
     for raw in (body.get("status") or {}).get("conditions") or []:
         try:
