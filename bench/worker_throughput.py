@@ -22,7 +22,6 @@ import argparse
 import cProfile
 import os
 import pstats
-import random
 import signal
 import sqlite3
 import statistics
@@ -38,6 +37,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # as the worker comman
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
+from text_corpus import corpus
 
 from localcluster.milvus_lite import MilvusLiteServer
 from vector_operator.api.vectorcollection import EmbeddingSpec
@@ -49,33 +49,6 @@ MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
 NAIVE_BATCH = 32
 URL_ENV = "BENCH_SOURCE_URL"
-
-_WORDS = (  # noqa: SIM905  (a readable word list)
-    "river village bridge council engineer orchestra museum farmer library railway company school "
-    "club biologist harbour train painter bakery weather manuscript festival migration birds "
-    "meadows compiler budget coins wetlands comet foundation database harvest concerts glacier "
-    "reading room water orchid election ferry history town planning rain volunteers season "
-    "residents tools tourists shore decades university hills system opened described repaired "
-    "studied announced celebrated measured painted rebuilt visited reported designed protected "
-    "explored recorded improved tested shared questioned supported ancient quiet bright broken "
-    "rare solar coastal annual careful surprising simple famous young old small new local marine "
-    "open source long forgotten unusual flooded faster cracked spring winter"
-).split()
-
-
-def corpus(count: int, seed: int = 2024) -> list[str]:
-    """``count`` deterministic texts of 30 to 80 words (sentences of 6 to 14 words)."""
-    rng = random.Random(seed)  # noqa: S311  (test data, not crypto)
-    texts = []
-    for _ in range(count):
-        length, words = rng.randint(30, 80), []
-        while len(words) < length:
-            sentence = [rng.choice(_WORDS) for _ in range(rng.randint(6, 14))]
-            sentence[0] = sentence[0].capitalize()
-            sentence[-1] += "."
-            words += sentence
-        texts.append(" ".join(words[:length]))
-    return texts
 
 
 def write_sqlite(path: Path, texts: list[str]) -> None:

@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         "--plan-interval", type=float, default=5.0, help="seconds between steps of a running MigrationPlan"
     )
     run_parser.add_argument(
+        "--copy-page-size",
+        type=int,
+        default=1000,
+        help="rows per page when a re-index copies stored vectors into the new collection",
+    )
+    run_parser.add_argument(
         "--worker-image",
         default=DEFAULT_WORKER_IMAGE,
         help="image of the embedding Job pods (plans may override)",
@@ -118,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                 check_interval_s=args.check_interval,
                 probe_interval_s=args.probe_interval,
                 plan_interval_s=args.plan_interval,
+                copy_page_size=args.copy_page_size,
                 worker_image=args.worker_image,
                 worker_command=tuple(shlex.split(args.worker_command)),
                 allowed_worker_images=tuple(args.allowed_worker_image),

@@ -39,6 +39,7 @@ class RunOptions:
     check_interval_s: float = 30.0
     probe_interval_s: float = 60.0
     plan_interval_s: float = 5.0
+    copy_page_size: int = 1000
     worker_image: str = DEFAULT_WORKER_IMAGE
     worker_command: tuple[str, ...] = ("vector-operator", "worker")
     allowed_worker_images: tuple[str, ...] = ()
@@ -102,6 +103,7 @@ def run(options: RunOptions) -> None:
             check_interval_s=options.check_interval_s,
             probe_interval_s=options.probe_interval_s,
             plan_interval_s=options.plan_interval_s,
+            copy_page_size=options.copy_page_size,
             worker_image=options.worker_image,
             worker_command=options.worker_command,
             allowed_worker_images=frozenset(options.allowed_worker_images),

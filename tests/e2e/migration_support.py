@@ -92,19 +92,23 @@ def count(milvus: MilvusClient, collection: str) -> int:
 class QueryLoop:
     """Searches the alias in a loop, as an application would, and counts failed queries."""
 
-    def __init__(self, uri: str, alias: str) -> None:
+    def __init__(
+        self, uri: str, alias: str, dimension: int = 384, params: dict[str, int] | None = None
+    ) -> None:
         self.client = connect(uri)
         self.alias = alias
+        self.dimension = dimension
+        self.params = {"ef": 64} if params is None else params
         self.queries = 0
         self.failures: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        vector = [1.0 / 384**0.5] * 384
+        vector = [1.0 / self.dimension**0.5] * self.dimension
         while not self._stop.is_set():
             try:
-                self.client.search(self.alias, data=[vector], limit=3, search_params={"params": {"ef": 64}})
+                self.client.search(self.alias, data=[vector], limit=3, search_params={"params": self.params})
                 self.queries += 1
             except Exception as error:
                 self.failures.append(repr(error)[:300])

@@ -224,7 +224,7 @@ def test_what_is_broken_behind_the_operators_back_is_repaired(
     )
 
 
-def test_index_change_rebuilds_and_vector_space_change_requires_a_migration(
+def test_index_change_reindexes_onto_a_copy_and_vector_space_change_requires_a_migration(
     kubectl: Kubectl, operator: OperatorProcess, milvus: MilvusClient
 ) -> None:
     alias = unique("evolving")
@@ -233,7 +233,6 @@ def test_index_change_rebuilds_and_vector_space_change_requires_a_migration(
     physical = f"{alias}__v1"
     milvus.insert(physical, [{"id": i, "vector": [float(i)] * 16, "source_table": "t"} for i in range(40)])
     milvus.flush(physical)
-    before = milvus.describe_collection(physical)["properties"]["vectors.aios.dev/index"]
 
     hnsw = [
         {
@@ -244,21 +243,31 @@ def test_index_change_rebuilds_and_vector_space_change_requires_a_migration(
         {"op": "replace", "path": "/spec/searchParams", "value": {"ef": 32}},
     ]
     kubectl("patch", "vectorcollection", "evolving", "--type=json", "-p", json.dumps(hnsw))
+    copy = f"{alias}__v2"
     eventually(
-        "the index is rebuilt as HNSW",
-        lambda: milvus.describe_index(physical, milvus.list_indexes(physical)[0])["index_type"] == "HNSW",
+        "the alias serves a copy indexed with HNSW",
+        lambda: (
+            milvus.describe_alias(alias)["collection_name"] == copy
+            and milvus.describe_index(copy, milvus.list_indexes(copy)[0])["index_type"] == "HNSW"
+        ),
     )
     eventually(
-        "Indexed and Ready again for generation 2",
+        "Indexed, Ready and UpToDate again for generation 2",
         lambda: all(
             condition(kubectl, "evolving", t).get("status") == "True"
             and condition(kubectl, "evolving", t).get("observedGeneration") == 2
-            for t in ("Indexed", "Ready")
+            for t in ("Indexed", "Ready", "UpToDate")
         ),
     )
-    assert milvus.describe_collection(physical)["properties"]["vectors.aios.dev/index"] != before
-    assert any(r == "IndexRebuilding" for _, r, _ in events(kubectl, "evolving"))
-    assert status(kubectl, "evolving")["entityCount"] == 40  # a rebuild loses nothing
+    reindexed = status(kubectl, "evolving")
+    assert reindexed["physicalCollection"] == copy
+    assert reindexed["previousPhysicalCollection"] == physical  # kept for reindex.retention
+    assert reindexed["entityCount"] == 40  # a re-index loses nothing
+    assert reindexed["reindex"]["state"] == "Succeeded"
+    assert (reindexed["reindex"]["copied"], reindexed["reindex"]["total"]) == (40, 40)
+    assert {"ReindexStarted", "Reindexed"} <= {r for _, r, _ in events(kubectl, "evolving")}
+    assert milvus.has_collection(physical)
+    assert milvus.describe_index(physical, milvus.list_indexes(physical)[0])["index_type"] == "IVF_SQ8"
 
     kubectl("patch", "vectorcollection", "evolving", "--type=merge", "-p", '{"spec":{"dimension":32}}')
     up_to_date = eventually(
@@ -272,7 +281,39 @@ def test_index_change_rebuilds_and_vector_space_change_requires_a_migration(
     assert condition(kubectl, "evolving", "Ready")["status"] == "True"
     hits = milvus.search(alias, data=[[1.0] * 16], limit=1, search_params={"params": {"ef": 32}})
     assert hits[0][0]["id"] == 1
-    assert milvus.describe_collection(physical)["fields"][1]["params"]["dim"] == 16
+    assert milvus.describe_collection(copy)["fields"][1]["params"]["dim"] == 16
+
+
+def test_an_index_type_the_server_only_pretends_to_build_is_refused(
+    kubectl: Kubectl, operator: OperatorProcess, milvus: MilvusClient
+) -> None:
+    """Milvus Lite 3.2 accepts IVF_PQ asynchronously and reports it Finished, but never builds it:
+    the operator asks the server itself, refuses the type and names what it can use."""
+    alias = unique("pq")
+    pq = {"type": "IVF_PQ", "params": {"nlist": 16, "m": 4}}
+    kubectl("apply", "-f", "-", input=collection("pq", alias, index=pq))
+    indexed = eventually(
+        "Indexed=False IndexTypeUnsupported",
+        lambda: (c := condition(kubectl, "pq", "Indexed")).get("reason") == "IndexTypeUnsupported" and c,
+    )
+    assert indexed["status"] == "False"
+    assert "does not build index type IVF_PQ" in indexed["message"]
+    assert "HNSW" in indexed["message"]
+    assert "IVF_SQ8" in indexed["message"]
+    assert condition(kubectl, "pq", "Ready")["status"] == "False"
+    assert not any(name.startswith(alias) for name in milvus.list_collections())  # nothing half-made
+    assert not any(n.startswith("vector_operator_index_probe_") for n in milvus.list_collections())
+
+    hnsw = [
+        {
+            "op": "replace",
+            "path": "/spec/index",
+            "value": {"type": "HNSW", "params": {"M": 8, "efConstruction": 64}},
+        },
+        {"op": "remove", "path": "/spec/searchParams"},
+    ]
+    kubectl("patch", "vectorcollection", "pq", "--type=json", "-p", json.dumps(hnsw))
+    wait_ready(kubectl, "pq")
 
 
 def test_a_missing_secret_is_reported_then_picked_up(kubectl: Kubectl, operator: OperatorProcess) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from vector_operator.api.vectorcollection import VectorCollectionSpec
+from vector_operator.collection.index_support import IndexSupport
 from vector_operator.collection.milvus_layout import (
     CollectionLayout,
     IndexLayout,
@@ -192,39 +193,89 @@ def test_recorded_collection_dropped_behind_the_operators_back_is_recreated_and_
     assert "CollectionCreated" not in reasons(plan)
 
 
-def test_changed_index_parameters_rebuild_the_index_in_place() -> None:
+def test_an_index_change_on_the_serving_collection_is_a_reindex_never_a_rebuild_in_place() -> None:
     nlist_64 = layout(index={"type": "IVF_SQ8", "params": {"nlist": 64}})
     assert nlist_64.index.fingerprint != LAYOUT.index.fingerprint
-    observed = milvus(physical("nodes__v1"), alias_target="nodes__v1")  # built for nlist 16
+    observed = milvus(physical("nodes__v1"), alias_target="nodes__v1")  # built for nlist 16, serving
     plan = plan_reconciliation(nlist_64, ALIAS, "nodes__v1", observed, ME)
-    assert plan.steps == [BuildIndex("nodes__v1", replace="vector"), LoadCollection("nodes__v1")]
-    assert reasons(plan) == ["IndexRebuilding"]
-    assert "nlist=64" in plan.notices[0].message
+    assert plan.reindex
+    assert plan.steps == []  # nothing released, nothing dropped: the alias keeps serving
     assert plan.migration_required == []
-
-
-def test_changed_index_type_rebuilds_and_search_params_alone_do_not() -> None:
-    hnsw = layout(index={"type": "HNSW", "params": {"M": 8, "efConstruction": 64}}, searchParams={"ef": 32})
-    observed = milvus(physical("nodes__v1"), alias_target="nodes__v1")
-    assert plan_reconciliation(hnsw, ALIAS, "nodes__v1", observed, ME).steps[0] == BuildIndex(
-        "nodes__v1", replace="vector"
+    up_to_date = next(
+        u for u in assess(nlist_64, "nodes__v1", observed, plan).conditions if u.type == "UpToDate"
     )
+    assert (up_to_date.status, up_to_date.reason) == ("False", "Reindexing")
+
+
+def test_an_index_change_on_a_collection_the_alias_does_not_serve_is_rebuilt_in_place() -> None:
+    nlist_64 = layout(index={"type": "IVF_SQ8", "params": {"nlist": 64}})
+    observed = milvus(physical("nodes__v1"), alias_target=None)
+    plan = plan_reconciliation(nlist_64, ALIAS, "nodes__v1", observed, ME)
+    assert not plan.reindex
+    assert plan.steps[:2] == [BuildIndex("nodes__v1", replace="vector"), LoadCollection("nodes__v1")]
+    assert reasons(plan)[0] == "IndexRebuilding"
+    assert "nlist=64" in plan.notices[0].message
+
+
+def test_search_params_alone_change_nothing_in_milvus() -> None:
+    observed = milvus(physical("nodes__v1"), alias_target="nodes__v1")
+    hnsw = layout(index={"type": "HNSW", "params": {"M": 8, "efConstruction": 64}}, searchParams={"ef": 32})
+    assert plan_reconciliation(hnsw, ALIAS, "nodes__v1", observed, ME).reindex
     # searchParams are applied at query time: nothing to rebuild.
     nprobe = layout(searchParams={"nprobe": 32})
-    assert plan_reconciliation(nprobe, ALIAS, "nodes__v1", observed, ME).steps == []
+    plan = plan_reconciliation(nprobe, ALIAS, "nodes__v1", observed, ME)
+    assert plan.steps == []
+    assert not plan.reindex
 
 
 def test_without_the_operators_fingerprint_only_type_and_metric_are_compared() -> None:
     """A collection indexed by someone else: Milvus may not report parameters, so only what it
-    does report (type and metric) can decide a rebuild."""
+    does report (type and metric) can decide a re-index."""
     foreign_index = physical("nodes__v1", fingerprint=None)
     observed = milvus(foreign_index, alias_target="nodes__v1")
     nlist_64 = layout(index={"type": "IVF_SQ8", "params": {"nlist": 64}})
-    assert plan_reconciliation(nlist_64, ALIAS, "nodes__v1", observed, ME).steps == []
+    plan = plan_reconciliation(nlist_64, ALIAS, "nodes__v1", observed, ME)
+    assert (plan.steps, plan.reindex) == ([], False)
 
     hnsw = layout(index={"type": "HNSW", "params": {"M": 8}})
-    plan = plan_reconciliation(hnsw, ALIAS, "nodes__v1", observed, ME)
-    assert plan.steps == [BuildIndex("nodes__v1", replace="vector"), LoadCollection("nodes__v1")]
+    assert plan_reconciliation(hnsw, ALIAS, "nodes__v1", observed, ME).reindex
+
+
+LITE = IndexSupport(
+    server="milvus_lite-3.2.2",
+    built=frozenset({"FLAT", "IVF_FLAT", "IVF_SQ8", "HNSW", "AUTOINDEX"}),
+    refused={"IVF_PQ": "index_type='IVF_PQ' is reserved for a future phase", "DISKANN": "unknown"},
+)
+
+
+def test_an_index_type_the_server_does_not_build_is_refused_naming_the_alternatives() -> None:
+    pq = layout(index={"type": "IVF_PQ", "params": {"nlist": 16, "m": 4}}, searchParams={"nprobe": 4})
+    plan = plan_reconciliation(pq, ALIAS, None, milvus(), ME, LITE)
+    assert plan.steps == []  # nothing is created with an index that would only pretend to exist
+    assert plan.index_refused is not None
+    assert "Milvus milvus_lite-3.2.2 does not build index type IVF_PQ" in plan.index_refused
+    assert "reserved for a future phase" in plan.index_refused
+    assert "choose one of AUTOINDEX, FLAT, HNSW, IVF_FLAT, IVF_SQ8" in plan.index_refused
+    assessment = assess(pq, plan.physical, milvus(), plan)
+    assert {(u.type, u.status, u.reason) for u in assessment.conditions} == {
+        ("Provisioned", "False", "IndexTypeUnsupported"),
+        ("Indexed", "False", "IndexTypeUnsupported"),
+        ("Ready", "False", "IndexTypeUnsupported"),
+    }
+
+    # A serving collection asked to change to it keeps its index and serves on.
+    observed = milvus(physical("nodes__v1"), alias_target="nodes__v1")
+    plan = plan_reconciliation(pq, ALIAS, "nodes__v1", observed, ME, LITE)
+    assert (plan.steps, plan.reindex) == ([], False)
+    conditions = {u.type: u for u in assess(pq, "nodes__v1", observed, plan).conditions}
+    assert conditions["UpToDate"].reason == "IndexTypeUnsupported"
+    assert conditions["Indexed"].reason == "IndexTypeUnsupported"
+    assert conditions["Ready"].status == "True"
+
+
+def test_index_support_splits_the_types_a_study_may_use() -> None:
+    assert LITE.usable(["HNSW", "IVF_PQ", "IVF_SQ8"]) == (["HNSW", "IVF_SQ8"], ["IVF_PQ"])
+    assert LITE.refusal("HNSW") is None
 
 
 def test_a_collection_without_an_index_gets_one() -> None:

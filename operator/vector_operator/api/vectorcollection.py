@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from vector_operator.api.bounds import SIMILARITY_RANGE
+from vector_operator.api.collection_reindex import ReindexSpec, ReindexStatus
+from vector_operator.api.collection_tuning import TuningSpec, TuningStatus
 from vector_operator.api.conditions import Conditions
 from vector_operator.api.kubernetes_types import ObjectMeta, SecretKeyReference
 from vector_operator.api.model import (
@@ -422,6 +424,12 @@ class VectorCollectionSpec(ApiModel):
     deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
     """On deletion of this object: Retain keeps the Milvus collections and alias, Delete drops
     them."""
+    reindex: ReindexSpec = Field(default_factory=ReindexSpec)
+    """How an index change on a filled collection is made: on a new physical collection, the stored
+    vectors copied, validated, then the alias swings; the old one is kept for reindex.retention."""
+    tuning: TuningSpec | None = None
+    """Tune index and search parameters by a Bayesian study on a sample of the stored vectors;
+    omitted: no tuning."""
 
 
 class VectorCollectionPhase(StrEnum):
@@ -431,6 +439,7 @@ class VectorCollectionPhase(StrEnum):
     PROVISIONING = "Provisioning"
     READY = "Ready"
     MIGRATING = "Migrating"
+    REINDEXING = "Reindexing"
     DEGRADED = "Degraded"
     FAILED = "Failed"
     TERMINATING = "Terminating"
@@ -444,6 +453,7 @@ class VectorCollectionConditionType(StrEnum):
     INDEXED = "Indexed"
     DEGRADED = "Degraded"
     UP_TO_DATE = "UpToDate"
+    TUNED = "Tuned"
 
 
 class IndexState(StrEnum):
@@ -493,10 +503,10 @@ class VectorCollectionStatus(ApiModel):
     observed_generation: int | None = Field(default=None, ge=0)
     """The metadata.generation this status reflects."""
     phase: VectorCollectionPhase | None = None
-    """One-word summary for humans: Pending, Provisioning, Ready, Migrating, Degraded, Failed or
-    Terminating."""
+    """One-word summary for humans: Pending, Provisioning, Ready, Migrating, Reindexing, Degraded,
+    Failed or Terminating."""
     conditions: Conditions | None = None
-    """Ready, Provisioned, Indexed, Degraded and UpToDate."""
+    """Ready, Provisioned, Indexed, Degraded, UpToDate and (with spec.tuning) Tuned."""
     physical_collection: str | None = Field(default=None, max_length=255)
     """The physical Milvus collection the alias points at."""
     previous_physical_collection: str | None = Field(default=None, max_length=255)
@@ -508,6 +518,10 @@ class VectorCollectionStatus(ApiModel):
     """Index build state."""
     quality: CollectionQuality | None = None
     """Latest quality probe."""
+    reindex: ReindexStatus | None = None
+    """The latest re-index (an index change on a filled collection)."""
+    tuning: TuningStatus | None = None
+    """The latest tuning study."""
     kopf: PreservedObject | None = None
     """Kopf's bookkeeping; not for users."""
 

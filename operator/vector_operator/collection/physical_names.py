@@ -34,3 +34,11 @@ def next_physical_name(alias: str, names: Iterable[str]) -> str:
     """The name of the next physical collection: one version above the highest that exists."""
     existing = [version_of(alias, name) or 0 for name in physical_collections(alias, names)]
     return physical_name(alias, max(existing, default=0) + 1)
+
+
+SCRATCH_SUFFIXES = ("__tune_a", "__tune_b")
+
+
+def scratch_names(alias: str) -> list[str]:
+    """The scratch collections a tuning study of the alias's collection builds candidates on."""
+    return [alias + suffix for suffix in SCRATCH_SUFFIXES]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from vector_operator.collection.index_support import IndexSupport
 from vector_operator.collection.milvus_layout import CollectionLayout, VectorSpace
 from vector_operator.collection.ownership import Claim, Owner, claim
 from vector_operator.collection.physical_names import physical_collections, physical_name
@@ -104,6 +105,8 @@ class Plan:
     migration_required: list[str] = field(default_factory=list)
     conflict: str | None = None  # the alias belongs to someone else: nothing is changed
     conflict_reason: str = "AliasInUse"
+    index_refused: str | None = None  # the server does not build the spec's index type: why
+    reindex: bool = False  # the serving collection's index differs: re-index onto a new collection
 
 
 def choose_physical(alias: str, recorded: str | None, observed: ObservedMilvus) -> str:
@@ -124,8 +127,16 @@ def _foreign_owner(observed: ObservedMilvus, me: Owner) -> tuple[list[str], Owne
 
 
 def plan_reconciliation(
-    layout: CollectionLayout, alias: str, recorded: str | None, observed: ObservedMilvus, me: Owner
+    layout: CollectionLayout,
+    alias: str,
+    recorded: str | None,
+    observed: ObservedMilvus,
+    me: Owner,
+    support: IndexSupport | None = None,
 ) -> Plan:
+    """The steps that make Milvus serve the spec. An index the server does not build is never
+    created (``index_refused``); an index change on the collection the alias serves is left to a
+    re-index (``reindex``), so searches never pause; elsewhere the index is rebuilt in place."""
     physical = choose_physical(alias, recorded, observed)
     plan = Plan(physical)
     foreign, owner = _foreign_owner(observed, me)
@@ -152,6 +163,10 @@ def plan_reconciliation(
         )
         return plan
     existing = observed.physicals.get(physical)
+    refusal = support.refusal(layout.index.index_type) if support is not None else None
+    if existing is None and refusal is not None:
+        plan.index_refused = refusal
+        return plan
     if existing is None:
         plan.steps.append(CreateCollection(physical, me))
         plan.steps.append(LoadCollection(physical))
@@ -174,18 +189,23 @@ def plan_reconciliation(
     else:
         plan.migration_required = space_changes(layout, existing)
         if not plan.migration_required:
-            if existing.index is None:
+            if refusal is not None and index_differs(layout, existing):
+                plan.index_refused = refusal
+            elif existing.index is None:
                 plan.steps.append(BuildIndex(physical))
                 plan.notices.append(
                     Notice("IndexCreating", f"building index {layout.index.describe()} on {physical}")
                 )
+            elif index_differs(layout, existing) and observed.alias_target == physical:
+                plan.reindex = True
             elif index_differs(layout, existing):
                 plan.steps.append(BuildIndex(physical, replace=existing.index.name))
                 plan.notices.append(
                     Notice(
                         "IndexRebuilding",
                         f"index on {physical} differs from the spec ({existing.index.index_type} -> "
-                        f"{layout.index.describe()}): rebuilding it; searches pause while it loads",
+                        f"{layout.index.describe()}): rebuilding it in place, as the alias does not"
+                        " serve it",
                     )
                 )
         if not existing.loaded or any(isinstance(step, BuildIndex) for step in plan.steps):
@@ -272,6 +292,11 @@ def assess(layout: CollectionLayout, physical: str, observed: ObservedMilvus, pl
         )
     existing = observed.physicals.get(physical)
     updates: list[ConditionUpdate] = []
+    if existing is None and plan.index_refused is not None:
+        updates.append(ConditionUpdate.of("Provisioned", False, "IndexTypeUnsupported", plan.index_refused))
+        updates.append(ConditionUpdate.of("Indexed", False, "IndexTypeUnsupported", plan.index_refused))
+        updates.append(ConditionUpdate.of("Ready", False, "IndexTypeUnsupported", plan.index_refused))
+        return Assessment(updates, "Failed")
     if existing is None:
         updates.append(
             ConditionUpdate.of("Provisioned", False, "CollectionMissing", f"{physical} does not exist yet")
@@ -284,7 +309,9 @@ def assess(layout: CollectionLayout, physical: str, observed: ObservedMilvus, pl
 
     index = existing.index
     index_failed = False
-    if index is None:
+    if plan.index_refused is not None:
+        updates.append(ConditionUpdate.of("Indexed", False, "IndexTypeUnsupported", plan.index_refused))
+    elif index is None:
         updates.append(
             ConditionUpdate.of("Indexed", False, "IndexMissing", f"{physical} has no vector index yet")
         )
@@ -300,10 +327,9 @@ def assess(layout: CollectionLayout, physical: str, observed: ObservedMilvus, pl
             )
         )
     elif index.state == "Finished" and index.pending_rows == 0:
+        built = layout.index.describe() if not index_differs(layout, existing) else index.index_type
         updates.append(
-            ConditionUpdate.of(
-                "Indexed", True, "IndexBuilt", f"{layout.index.describe()}, {index.indexed_rows} rows"
-            )
+            ConditionUpdate.of("Indexed", True, "IndexBuilt", f"{built}, {index.indexed_rows} rows")
         )
     else:
         updates.append(
@@ -324,6 +350,18 @@ def assess(layout: CollectionLayout, physical: str, observed: ObservedMilvus, pl
                 "MigrationRequired",
                 f"{'; '.join(plan.migration_required)}: this changes the stored vectors, so {physical} keeps "
                 "serving the old ones; apply a MigrationPlan targeting this VectorCollection to rebuild it",
+            )
+        )
+    elif plan.index_refused is not None:
+        updates.append(ConditionUpdate.of("UpToDate", False, "IndexTypeUnsupported", plan.index_refused))
+    elif plan.reindex:
+        updates.append(
+            ConditionUpdate.of(
+                "UpToDate",
+                False,
+                "Reindexing",
+                f"{physical} keeps serving while the new index {layout.index.describe()} is built on a"
+                " copy of its vectors",
             )
         )
     else:

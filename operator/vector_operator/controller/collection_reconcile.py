@@ -9,35 +9,60 @@ import datetime
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
+from pydantic import ValidationError
 
+from vector_operator.api.collection_reindex import ReindexState, ReindexStatus
+from vector_operator.api.collection_tuning import TuningStatus
 from vector_operator.api.vectorcollection import VectorCollectionSpec
+from vector_operator.collection import reindex
 from vector_operator.collection.milvus_layout import CollectionLayout, layout_of
 from vector_operator.collection.ownership import Owner
 from vector_operator.collection.reconciliation import (
     Assessment,
+    Notice,
+    ObservedMilvus,
     ObservedPhysical,
     Plan,
     assess,
     plan_reconciliation,
     serving_layout,
 )
+from vector_operator.collection.tuned_layout import effective_layout
+from vector_operator.collection.tuning_condition import tuned_condition
+from vector_operator.controller.collection_reindex import Reindexer, ReindexRun
 from vector_operator.controller.context import OperatorContext
+from vector_operator.kube import plans
 from vector_operator.kube.secrets import SecretReader, SecretUnavailable
+from vector_operator.kube.targets import patch_collection_status
 from vector_operator.milvus.collections import MilvusCollections
 from vector_operator.milvus.connection import MilvusUnavailable
 from vector_operator.milvus.endpoints import MilvusNotConfigured, endpoint_for
+from vector_operator.rollback.triggers import parse_duration
 from vector_operator.status_conditions import ConditionUpdate, merged_conditions, timestamp
 
 KIND = "VectorCollection"
 _INDEX_STATES = {"Finished": "Finished", "InProgress": "InProgress", "Failed": "Failed"}
 Json = dict[str, Any]
+T = TypeVar("T", ReindexStatus, TuningStatus)
 
 
 def _condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
     return next((dict(c) for c in status.get("conditions") or [] if c.get("type") == type_), {})
+
+
+def _typed(model: type[T], raw: Any) -> T | None:
+    """A status part in its model, or None when absent or written by an incompatible version."""
+    try:
+        return model.model_validate(raw) if raw else None
+    except ValidationError:
+        return None
+
+
+def _document(model: ReindexStatus | TuningStatus | None) -> Json | None:
+    return None if model is None else model.model_dump(by_alias=True, mode="json")
 
 
 @dataclass
@@ -47,6 +72,8 @@ class _Outcome:
     physical: ObservedPhysical | None
     entities: int | None
     latency: tuple[float, float] | None
+    reindex: ReindexRun | None = None
+    retired: str | None = None
 
 
 class _Reconcile:
@@ -58,8 +85,28 @@ class _Reconcile:
         self.generation = meta.get("generation")
         self.now = datetime.datetime.now(datetime.UTC)
         self.spec = VectorCollectionSpec.model_validate(dict(body.spec))
-        self.layout: CollectionLayout = layout_of(self.spec)
+        self.reindex_status = _typed(ReindexStatus, self.status.get("reindex"))
+        self.tuning_status = _typed(TuningStatus, self.status.get("tuning"))
+        self.layout: CollectionLayout = effective_layout(layout_of(self.spec), self.tuning_status)
         self.me = Owner(self.namespace, self.name, self.uid)
+        self._active_plans: list[str] | None = None
+
+    def active_plans(self) -> list[str]:
+        if self._active_plans is None:
+            self._active_plans = plans.active_plans(self.context.custom, self.namespace, self.name)
+        return self._active_plans
+
+    def post(self, notice: Notice) -> None:
+        (kopf.warn if notice.warning else kopf.info)(self.body, reason=notice.reason, message=notice.message)
+
+    def report_reindex(self, status: ReindexStatus) -> None:
+        """Progress while the copy runs, written at once (the reconcile's own patch comes at its end)."""
+        patch_collection_status(
+            self.context.custom,
+            self.namespace,
+            self.name,
+            {"phase": "Reindexing", "reindex": _document(status)},
+        )
 
     def conditions(self, updates: list[ConditionUpdate]) -> None:
         generation, now = self.generation, self.now
@@ -79,17 +126,84 @@ class _Reconcile:
         self.patch.status.update(phase=phase, observedGeneration=self.generation)
         self.context.metrics.collection_phase(self.uid, phase)
 
+    def reindex(
+        self,
+        milvus: MilvusCollections,
+        observed: ObservedMilvus,
+        plan: Plan,
+        logger: logging.Logger | kopf.Logger,
+    ) -> ReindexRun:
+        situation = reindex.ReindexSituation(
+            alias=self.spec.collection_name,
+            serving=plan.physical,
+            names=tuple(observed.physicals),
+            index=self.layout.index,
+            entities=milvus.count(plan.physical),
+            active_plans=tuple(self.active_plans()),
+            status=self.reindex_status,
+            now=self.now,
+        )
+        reindexer = Reindexer(
+            milvus,
+            self.layout,
+            self.me,
+            self.spec.reindex,
+            self.context.settings.copy_page_size,
+            self.report_reindex,
+            self.post,
+            logger,
+        )
+        run = reindexer.run(situation)
+        self.reindex_status = run.status
+        return run
+
+    def retire(self, milvus: MilvusCollections, observed: ObservedMilvus) -> str | None:
+        """Drops the collection a re-index replaced once its retention passed."""
+        status = self.reindex_status
+        if status is None or status.state is not ReindexState.SUCCEEDED or observed.alias_target is None:
+            return None
+        retire = reindex.previous_to_retire(
+            status,
+            observed.alias_target,
+            tuple(observed.physicals),
+            (),
+            self.now,
+            parse_duration(self.spec.reindex.retention),
+        )
+        if retire is None or self.active_plans():
+            return None
+        return retire if milvus.drop(retire, self.me) else None
+
     def run(self, milvus: MilvusCollections, logger: logging.Logger | kopf.Logger, probe: bool) -> _Outcome:
         alias = self.spec.collection_name
         observed = milvus.observe(alias)
-        plan = plan_reconciliation(
-            self.layout, alias, self.status.get("physicalCollection"), observed, self.me
-        )
+        support = milvus.index_support()
+        recorded = self.status.get("physicalCollection")
+        plan = plan_reconciliation(self.layout, alias, recorded, observed, self.me, support)
         for step in plan.steps:
             logger.info(f"{alias}: {step}")
             milvus.apply(step, alias, self.layout)
         if plan.steps:
             observed = milvus.observe(alias)
+        reindex_run = None
+        if plan.reindex:
+            reindex_run = self.reindex(milvus, observed, plan, logger)
+            if reindex_run.swung:
+                observed = milvus.observe(alias)
+                notices = plan.notices
+                plan = plan_reconciliation(
+                    self.layout, alias, observed.alias_target, observed, self.me, support
+                )
+                plan.notices[:0] = notices
+        retired = self.retire(milvus, observed)
+        if retired is not None:
+            observed = milvus.observe(alias)
+            plan.notices.append(
+                Notice(
+                    "PreviousCollectionDropped",
+                    f"dropped {retired}, replaced by a re-index {self.spec.reindex.retention} ago",
+                )
+            )
         physical = observed.physicals.get(plan.physical)
         entities = (
             milvus.count(plan.physical)
@@ -101,17 +215,24 @@ class _Reconcile:
         if was_lost and entities == 0 and self.status.get("physicalCollection") == plan.physical:
             plan.lost = True
         assessment = assess(self.layout, plan.physical, observed, plan)
+        if reindex_run is not None and plan.reindex:
+            update = (
+                reindex.condition(reindex_run.status)
+                if reindex_run.hold is None and reindex_run.status is not None
+                else ConditionUpdate.of("UpToDate", False, *_hold(reindex_run))
+            )
+            assessment.conditions[:] = [u for u in assessment.conditions if u.type != "UpToDate"] + [update]
+        if self.spec.tuning is not None:
+            assessment.conditions.append(tuned_condition(self.tuning_status, self.spec.tuning.trials))
         serving = any(u.type == "Ready" and u.status == "True" for u in assessment.conditions)
         latency = None
         if probe and serving and physical is not None:
             latency = milvus.probe_search_latency(alias, serving_layout(self.layout, physical))
-        return _Outcome(plan, assessment, physical, entities, latency)
+        return _Outcome(plan, assessment, physical, entities, latency, reindex_run, retired)
 
     def announce(self, outcome: _Outcome) -> None:
         for notice in outcome.plan.notices:
-            (kopf.warn if notice.warning else kopf.info)(
-                self.body, reason=notice.reason, message=notice.message
-            )
+            self.post(notice)
         for update in outcome.assessment.conditions:
             previous = _condition(self.status, update.type)
             if (
@@ -136,6 +257,12 @@ class _Reconcile:
         patch.status.update(phase=outcome.assessment.phase, observedGeneration=self.generation)
         if outcome.plan.conflict is None:
             patch.status["physicalCollection"] = outcome.plan.physical
+        if outcome.reindex is not None and outcome.reindex.status is not None:
+            patch.status["reindex"] = _document(outcome.reindex.status)
+            if outcome.reindex.swung:
+                patch.status["previousPhysicalCollection"] = outcome.reindex.status.source
+        if outcome.retired is not None and self.status.get("previousPhysicalCollection") == outcome.retired:
+            patch.status["previousPhysicalCollection"] = None
         if physical is not None and physical.index is not None:
             index = physical.index
             patch.status["index"] = {
@@ -185,6 +312,11 @@ def _reconcile(
     reconcile.announce(outcome)
     reconcile.report(outcome)
     return "ok"
+
+
+def _hold(run: ReindexRun) -> tuple[str, str]:
+    assert run.hold is not None
+    return run.hold.reason, run.hold.message
 
 
 def reconcile_collection(

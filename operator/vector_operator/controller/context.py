@@ -26,6 +26,8 @@ class OperatorSettings:
     check_interval_s: float = 30.0
     probe_interval_s: float = 60.0
     plan_interval_s: float = 5.0
+    copy_page_size: int = 1000
+    """Rows per page when a re-index copies stored vectors."""
     worker_image: str = DEFAULT_WORKER_IMAGE
     worker_command: tuple[str, ...] = ("vector-operator", "worker")
     allowed_worker_images: frozenset[str] = frozenset()

@@ -1,5 +1,6 @@
 """Kopf handlers for VectorCollection: thin. Create, update, resume and a periodic check each run
-one reconcile (controller.collection_reconcile); deletion runs the finalizer
+one reconcile (controller.collection_reconcile); a daemon runs the tuning study of a collection
+with spec.tuning (controller.collection_tuning); deletion runs the finalizer
 (controller.collection_deletion)."""
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import kopf
 from vector_operator.api.resource import GROUP, VERSION
 from vector_operator.controller.collection_deletion import DELETE_ATTEMPTS, RETRY_S, delete_collection
 from vector_operator.controller.collection_reconcile import probe_due, reconcile_collection
+from vector_operator.controller.collection_tuning import tune_collection
 from vector_operator.controller.context import OperatorContext
 
 PLURAL = "vectorcollections"
+TUNING_STOP_S = 120.0
+"""How long a stopping tuning daemon may take to finish its trial and drop its scratch collections."""
 
 
 def register(registry: kopf.OperatorRegistry, context: OperatorContext) -> None:
@@ -31,6 +35,9 @@ def register(registry: kopf.OperatorRegistry, context: OperatorContext) -> None:
     ) -> None:
         reconcile_collection(context, body, patch, logger, probe=probe_due(status, settings.probe_interval_s))
 
+    def on_tuning(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger, **_: Any) -> None:
+        tune_collection(context, body, stopped, logger)
+
     def on_delete(body: kopf.Body, retry: int, logger: kopf.Logger, **_: Any) -> None:
         delete_collection(context, body, retry, logger)
 
@@ -44,4 +51,11 @@ def register(registry: kopf.OperatorRegistry, context: OperatorContext) -> None:
         interval=settings.check_interval_s,
         initial_delay=settings.check_interval_s,
     )(on_timer)
+    kopf.daemon(
+        *resource,
+        registry=registry,
+        id="tuning",
+        when=lambda spec, **_: spec.get("tuning") is not None,
+        cancellation_timeout=TUNING_STOP_S,
+    )(on_tuning)
     kopf.on.delete(*resource, registry=registry, id="cleanup", retries=DELETE_ATTEMPTS)(on_delete)

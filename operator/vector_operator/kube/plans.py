@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from vector_operator.api.migrationplan import Approval, MigrationPlanSpec, MigrationPlanStatus
 from vector_operator.api.resource import GROUP, VERSION
 from vector_operator.kube.custom_objects import read_custom_object
+from vector_operator.migration import target_lock
 from vector_operator.migration.observation import PlanIdentity, SiblingPlan
 from vector_operator.migration.schedule import retry_requested
 
@@ -93,6 +94,20 @@ def siblings(custom: client.CustomObjectsApi, plan: StoredPlan) -> list[SiblingP
             )
         )
     return found
+
+
+def active_plans(custom: client.CustomObjectsApi, namespace: str, target: str) -> list[str]:
+    """The plans of the namespace that work on VectorCollection ``target`` now (prepare, fill,
+    validate or cut over, or are paused in between)."""
+    found = []
+    for item in _plans(custom, namespace):
+        try:
+            other = parse_plan(item)
+        except (ValidationError, UnreadableStatus, KeyError):
+            continue
+        if other.spec.target_ref.name == target and other.status.phase in target_lock.ACTIVE:
+            found.append(other.identity.name)
+    return sorted(found)
 
 
 class Written(StrEnum):

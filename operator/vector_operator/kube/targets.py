@@ -1,5 +1,6 @@
 """The VectorCollection a plan fills: read as a typed view, and its status made current when the
-plan moves the alias (what it serves, what it served before, its exact entity count)."""
+plan moves the alias (what it serves, what it served before, its exact entity count); and the
+status fields that long-running work (a re-index's copy, a tuning study) writes as it goes."""
 
 from __future__ import annotations
 
@@ -52,6 +53,12 @@ def update_target_status(
     status: Json = {"physicalCollection": physical, "entityCount": entities}
     if previous is not None:
         status["previousPhysicalCollection"] = previous
+    patch_collection_status(custom, namespace, name, status)
+
+
+def patch_collection_status(custom: client.CustomObjectsApi, namespace: str, name: str, status: Json) -> None:
+    """A merge patch of the VectorCollection's status (None deletes a field); a deleted collection
+    is left alone."""
     try:
         custom.patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, PLURAL, name, {"status": status}, _content_type=MERGE_PATCH

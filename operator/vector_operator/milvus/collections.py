@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -14,6 +14,7 @@ from pymilvus import DataType, MilvusClient
 from pymilvus.client.types import LoadState
 from pymilvus.exceptions import MilvusException
 
+from vector_operator.collection.index_support import IndexSupport
 from vector_operator.collection.milvus_layout import (
     INDEX_PROPERTY,
     PRIMARY_KEY_FIELD,
@@ -23,7 +24,7 @@ from vector_operator.collection.milvus_layout import (
     VectorSpace,
 )
 from vector_operator.collection.ownership import OWNER_PROPERTY, Claim, Owner
-from vector_operator.collection.physical_names import physical_collections
+from vector_operator.collection.physical_names import physical_collections, scratch_names
 from vector_operator.collection.reconciliation import (
     BuildIndex,
     ClaimOwnership,
@@ -102,6 +103,11 @@ class MilvusCollections:
         finally:
             self.observe_latency(what.split(" ")[0], time.perf_counter() - started)
 
+    def session(self, what: str) -> AbstractContextManager[MilvusClient]:
+        """A client for one operation (``what``, for messages); every failure becomes
+        :class:`MilvusUnavailable`."""
+        return self._client(what)
+
     # -- observing ------------------------------------------------------------------------------
 
     def observe(self, alias: str) -> ObservedMilvus:
@@ -119,22 +125,27 @@ class MilvusCollections:
         target: str | None = described.get("collection_name")
         return target
 
+    def observe_index(self, name: str) -> ObservedIndex | None:
+        """The vector index of ``name`` as Milvus reports it; None when it has none."""
+        with self._client(f"describe the index of {name}") as client:
+            index_names = client.list_indexes(name, field_name=VECTOR_FIELD, timeout=CALL_TIMEOUT_S)
+            if not index_names:
+                return None
+            raw = client.describe_index(name, index_names[0], timeout=CALL_TIMEOUT_S)
+        return ObservedIndex(
+            name=index_names[0],
+            index_type=str(raw.get("index_type", "")),
+            metric=str(raw.get("metric_type", "")),
+            state=str(raw.get("state", "")),
+            indexed_rows=int(raw.get("indexed_rows", 0)),
+            pending_rows=int(raw.get("pending_index_rows", 0)),
+            failure=str(raw.get("index_state_fail_reason", "")),
+        )
+
     def _observe_physical(self, name: str) -> ObservedPhysical:
+        index = self.observe_index(name)
         with self._client(f"describe {name}") as client:
             described = client.describe_collection(name, timeout=CALL_TIMEOUT_S)
-            index_names = client.list_indexes(name, field_name=VECTOR_FIELD, timeout=CALL_TIMEOUT_S)
-            index = None
-            if index_names:
-                raw = client.describe_index(name, index_names[0], timeout=CALL_TIMEOUT_S)
-                index = ObservedIndex(
-                    name=index_names[0],
-                    index_type=str(raw.get("index_type", "")),
-                    metric=str(raw.get("metric_type", "")),
-                    state=str(raw.get("state", "")),
-                    indexed_rows=int(raw.get("indexed_rows", 0)),
-                    pending_rows=int(raw.get("pending_index_rows", 0)),
-                    failure=str(raw.get("index_state_fail_reason", "")),
-                )
             load_state = client.get_load_state(name, timeout=CALL_TIMEOUT_S).get("state")
         properties: dict[str, str] = described.get("properties") or {}
         dimension = 0
@@ -154,6 +165,11 @@ class MilvusCollections:
             loaded=load_state == LoadState.Loaded,
             owner=Owner.from_property(properties.get(OWNER_PROPERTY)),
         )
+
+    def index_support(self) -> IndexSupport:
+        """The index types this server really builds (probed once per server and version)."""
+        with self._client("probe the index types it builds") as client:
+            return self.clients.index_support.get(self.endpoint.uri, client)
 
     def count(self, name: str) -> int:
         """Exact entity count: a count(*) query (row statistics include deleted rows)."""
@@ -366,6 +382,10 @@ class MilvusCollections:
         them; another VectorCollection's collections and alias stay. Returns what was dropped."""
         observed = self.observe(alias)
         mine = [n for n, p in sorted(observed.physicals.items()) if p.claim_by(owner) is not Claim.FOREIGN]
+        existing = set(self.names())
+        for scratch in scratch_names(alias):  # a tuning study's, should one have been cut short
+            if scratch in existing and self._observe_physical(scratch).claim_by(owner) is Claim.MINE:
+                mine.append(scratch)
         with self._client(f"drop {alias}") as client:
             if observed.alias_target in mine:
                 with self.clients.alias_lock(self.endpoint):

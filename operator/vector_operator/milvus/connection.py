@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 
+from vector_operator.milvus.index_probe import IndexSupportCache
+
 CONNECT_TIMEOUT_S = 5.0
 
 
@@ -58,6 +60,8 @@ class MilvusClients:
         self._lock = threading.Lock()
         self._alias_locks: dict[str, threading.Lock] = {}
         self._ca_dir = Path(tempfile.mkdtemp(prefix="vector-operator-ca-"))
+        self.index_support = IndexSupportCache()
+        """What each server really builds, probed once per server and version."""
 
     def get(self, endpoint: MilvusEndpoint) -> MilvusClient:
         key = endpoint.cache_key()

@@ -1,0 +1,267 @@
+"""The tuning study of one VectorCollection, run by a Kopf daemon beside its reconciles: decide
+whether a study is due (tuning.schedule), then measure the current parameters and the sampler's
+candidates one trial at a time on scratch collections, writing every trial into
+``status.tuning`` (the study's memory: a restarted operator resumes it), and conclude
+(tuning.outcome). Scratch collections are dropped after every round, whatever happened."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from vector_operator.api.collection_tuning import TunedParameters, TuningApply, TuningState, TuningStatus
+from vector_operator.api.vectorcollection import VectorCollectionSpec
+from vector_operator.collection.milvus_layout import CollectionLayout, layout_of
+from vector_operator.collection.ownership import Owner
+from vector_operator.collection.physical_names import scratch_names
+from vector_operator.collection.tuned_layout import effective_layout, serving_fingerprint
+from vector_operator.controller.context import OperatorContext
+from vector_operator.kube.custom_objects import read_custom_object
+from vector_operator.kube.secrets import SecretReader, SecretUnavailable
+from vector_operator.kube.targets import patch_collection_status
+from vector_operator.milvus.collections import MilvusCollections
+from vector_operator.milvus.connection import MilvusUnavailable
+from vector_operator.milvus.endpoints import MilvusNotConfigured, endpoint_for
+from vector_operator.milvus.tuning_bench import Sample, TuningBench
+from vector_operator.tuning import schedule
+from vector_operator.tuning.outcome import candidate_of, conclude, measured
+from vector_operator.tuning.scoring import best_trial, pareto_front
+from vector_operator.tuning.search_space import TUNABLE_TYPES, Candidate, SearchSpace, tuned_types
+from vector_operator.tuning.study import Study, record
+
+PLURAL = "vectorcollections"
+IDLE_S = 60.0
+RETRY_S = 30.0
+MIN_QUERIES = 10
+Json = dict[str, Any]
+
+
+def _condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == type_), {})
+
+
+def _serving(status: Mapping[str, Any]) -> str | None:
+    """Why a study cannot run now, or None when the collection serves and nothing moves it."""
+    if _condition(status, "Ready").get("status") != "True":
+        return "waiting for the collection to serve"
+    if status.get("phase") in ("Migrating", "Reindexing") or _condition(status, "UpToDate").get("reason") in (
+        "Reindexing",
+        "ReindexWaiting",
+    ):
+        return "waiting for the re-index or migration to finish"
+    return None
+
+
+class TuningRound:
+    """One look at the collection: start, resume or skip a study."""
+
+    def __init__(self, context: OperatorContext, body: kopf.Body, stopped: kopf.DaemonStopped) -> None:
+        self.context, self.body, self.stopped = context, body, stopped
+        self.namespace, self.name = str(body.metadata.namespace), str(body.metadata.name)
+        self.owner = Owner(self.namespace, self.name, str(body.metadata.uid))
+        self.now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+
+    def write(self, status: TuningStatus) -> None:
+        document = status.model_dump(by_alias=True, mode="json")
+        patch_collection_status(self.context.custom, self.namespace, self.name, {"tuning": document})
+
+    def run(self, logger: logging.Logger | kopf.Logger) -> float:
+        """Seconds until the next look."""
+        fresh = read_custom_object(self.context.custom, self.namespace, PLURAL, self.name)
+        if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+            return IDLE_S
+        spec = VectorCollectionSpec.model_validate(fresh["spec"])
+        raw_status: Json = fresh.get("status") or {}
+        if spec.tuning is None:
+            return IDLE_S
+        try:
+            status = TuningStatus.model_validate(raw_status["tuning"]) if raw_status.get("tuning") else None
+        except ValidationError:
+            status = None
+        spec_layout = layout_of(spec)
+        fingerprint = schedule.study_fingerprint(spec.tuning, spec_layout)
+        due = schedule.due(spec.tuning, status, fingerprint, self.now)
+        if due is None:
+            return IDLE_S
+        if (waiting := _serving(raw_status)) is not None:
+            logger.info(f"tuning: {waiting}")
+            return RETRY_S
+        try:
+            endpoint = endpoint_for(
+                spec.milvus,
+                self.context.settings.default_milvus_uri,
+                SecretReader(self.context.core, self.namespace),
+            )
+        except (MilvusNotConfigured, SecretUnavailable) as error:
+            logger.warning(f"tuning: {error}")
+            return RETRY_S
+        milvus = MilvusCollections(self.context.clients, endpoint, self.context.metrics.observe_milvus_call)
+        layout = effective_layout(spec_layout, status)
+        if due is schedule.Due.START:
+            status = self.fresh(spec, layout, fingerprint, status)
+        assert status is not None
+        bench = TuningBench(
+            milvus, spec.collection_name, self.owner, layout.space.metric, spec.tuning.objective.k
+        )
+        try:
+            self.study(spec, layout, spec_layout, status, milvus, bench, logger)
+        except MilvusUnavailable as error:
+            status.message = f"Milvus failed during the study, retrying in {int(RETRY_S)} s: {error}"
+            self.write(status)
+            logger.warning(status.message)
+            return RETRY_S
+        finally:
+            try:
+                bench.drop_scratch()
+            except MilvusUnavailable as error:  # dropped on the next round, or by the finalizer
+                logger.warning(
+                    f"tuning: could not drop {', '.join(scratch_names(spec.collection_name))}: {error}"
+                )
+        return IDLE_S
+
+    def fresh(
+        self,
+        spec: VectorCollectionSpec,
+        layout: CollectionLayout,
+        fingerprint: str,
+        before: TuningStatus | None,
+    ) -> TuningStatus:
+        assert spec.tuning is not None
+        keep = before is not None and before.fingerprint == fingerprint
+        return TuningStatus(
+            state=TuningState.RUNNING,
+            fingerprint=fingerprint,
+            started_at=self.now,
+            message="the study starts",
+            applied=before.applied if keep and before is not None else None,
+            applied_for=before.applied_for if keep and before is not None else None,
+        )
+
+    def study(
+        self,
+        spec: VectorCollectionSpec,
+        layout: CollectionLayout,
+        spec_layout: CollectionLayout,
+        status: TuningStatus,
+        milvus: MilvusCollections,
+        bench: TuningBench,
+        logger: logging.Logger | kopf.Logger,
+    ) -> None:
+        tuning = spec.tuning
+        assert tuning is not None
+        current = Candidate(layout.index.index_type, dict(layout.index.params), dict(layout.search_params))
+        usable, skipped = milvus.index_support().usable(tuned_types(tuning, current.index_type))
+        status.index_types, status.skipped_index_types = usable, skipped
+        searchable = current.index_type in TUNABLE_TYPES
+        if tuning.apply is TuningApply.SEARCH_PARAMS and not searchable:
+            return self.fail(
+                status,
+                f"apply: SearchParams tunes nprobe or ef, and index type {current.index_type} has neither",
+            )
+        if not usable:
+            return self.fail(status, f"the Milvus server builds none of {', '.join(skipped)}")
+        bench.drop_scratch()
+        sample = bench.read_sample(spec.collection_name, tuning.sample_size, tuning.queries)
+        if sample.queries.shape[0] < MIN_QUERIES or sample.size < 10 * MIN_QUERIES:
+            return self.fail(
+                status,
+                f"the collection holds {sample.size + sample.queries.shape[0]} vectors: too few to tune",
+            )
+        status.sample_size, status.queries = sample.size, int(sample.queries.shape[0])
+        first, _ = scratch_names(spec.collection_name)
+        bench.fill(first, sample)
+        space = SearchSpace(
+            usable, tuning.space, tuning.objective.k, layout.space.dimension, sample.size,
+            fixed=current if tuning.apply is TuningApply.SEARCH_PARAMS else None,
+        )  # fmt: skip
+        if not status.trials:
+            status.trials.append(
+                record(0, current, bench.measure(first, current, sample), tuning.objective.max_search_p95_ms)
+            )
+            status.trials_done = 1
+            self.write(status)
+        optimizer = Study(tuning, space, status.trials)
+        while status.trials_done < tuning.trials:
+            if self.stopped.is_set():
+                return None  # resumed by the next daemon, from the trials recorded
+            trial, candidate = optimizer.ask()
+            figures = bench.measure(first, candidate, sample)
+            status.trials.append(optimizer.tell(trial, candidate, figures, status.trials_done))
+            status.trials_done += 1
+            done = status.trials[-1]
+            status.message = f"trial {status.trials_done}/{tuning.trials}: {candidate.describe()} " + (
+                f"failed: {done.failure}"
+                if done.failure
+                else f"recall@{tuning.objective.k} {done.recall_at_k}, p95 {done.search_latency_p95_ms} ms"
+            )
+            self.write(status)
+            logger.info(f"tuning: {status.message}")
+        self.conclude(spec, spec_layout, status, current, sample, bench)
+        return None
+
+    def conclude(
+        self,
+        spec: VectorCollectionSpec,
+        spec_layout: CollectionLayout,
+        status: TuningStatus,
+        current: Candidate,
+        sample: Sample,
+        bench: TuningBench,
+    ) -> None:
+        tuning = spec.tuning
+        assert tuning is not None
+        budget = tuning.objective.max_search_p95_ms
+        if tuning.objective.kind.value == "ParetoFront":
+            status.pareto_front = pareto_front(status.trials)
+        best = best_trial(status.trials, budget)
+        current_figures: TunedParameters = status.trials[0]
+        best_figures: TunedParameters | None = None
+        if best is not None and candidate_of(best).key() != current.key():
+            best_measured, current_measured = bench.side_by_side(candidate_of(best), current, sample)
+            best_figures = measured(candidate_of(best), best_measured)
+            current_figures = measured(current, current_measured)
+        status.current = TunedParameters.model_validate(current_figures.model_dump())
+        status.best = best_figures or (
+            TunedParameters.model_validate(best.model_dump(include=set(TunedParameters.model_fields)))
+            if best is not None
+            else None
+        )
+        outcome = conclude(tuning, status.current, best_figures, tuning.objective.k)
+        status.decision, status.message = outcome.decision, outcome.message
+        if outcome.applied is not None:
+            status.applied, status.applied_for = outcome.applied, serving_fingerprint(spec_layout)
+        status.state, status.finished_at = TuningState.SUCCEEDED, self.now_utc()
+        status.next_run_at = schedule.next_run(tuning, status.finished_at)
+        self.write(status)
+        kopf.info(self.body, reason=outcome.event, message=outcome.message)
+
+    def fail(self, status: TuningStatus, message: str) -> None:
+        status.state, status.message, status.finished_at = TuningState.FAILED, message, self.now_utc()
+        self.write(status)
+        kopf.warn(self.body, reason="TuningFailed", message=message)
+
+    @staticmethod
+    def now_utc() -> datetime.datetime:
+        return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+
+
+def tune_collection(
+    context: OperatorContext,
+    body: kopf.Body,
+    stopped: kopf.DaemonStopped,
+    logger: logging.Logger | kopf.Logger,
+) -> None:
+    """The daemon's loop: a round, then a pause, until Kopf stops it (deletion, spec.tuning
+    removed, operator exit)."""
+    while not stopped:
+        try:
+            pause = TuningRound(context, body, stopped).run(logger)
+        except Exception as error:  # one bad round must not end the daemon: log it, look again later
+            logger.exception(f"tuning round failed: {error}")
+            pause = RETRY_S
+        stopped.wait(pause)

@@ -1,0 +1,95 @@
+"""The Bayesian study: Optuna's TPE sampler (multi-objective for the Pareto front) proposes
+candidates, the caller measures them, the study learns. Its memory is the trial table kept in the
+VectorCollection's status: a study resumed after a restart is given its earlier trials back, so
+it neither repeats nor forgets them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from vector_operator.api.collection_tuning import TuningObjectiveKind, TuningSpec, TuningTrial
+from vector_operator.tuning.scoring import Measurement
+from vector_operator.tuning.search_space import Candidate, SearchSpace
+
+SEED = 20
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class Study:
+    """Ask for a candidate, tell what it measured; trial 0 (the current parameters) is measured
+    by the caller before the study starts and is not the sampler's."""
+
+    def __init__(self, spec: TuningSpec, space: SearchSpace, recorded: Sequence[TuningTrial]) -> None:
+        self.spec, self.space = spec, space
+        self.pareto = spec.objective.kind is TuningObjectiveKind.PARETO_FRONT
+        sampler = optuna.samplers.TPESampler(
+            seed=SEED + len(recorded),
+            n_startup_trials=max(2, min(8, spec.trials // 2)),
+        )
+        self.study = optuna.create_study(
+            directions=["maximize", "minimize"] if self.pareto else ["maximize"], sampler=sampler
+        )
+        for trial in recorded:
+            if trial.number > 0:
+                self.study.add_trial(self._frozen(trial))
+
+    def _values(self, measured: Measurement) -> list[float]:
+        recall = measured.recall_at_k or 0.0
+        return [recall, measured.p95_ms or 0.0] if self.pareto else [recall]
+
+    def _constraints(self, measured: Measurement) -> dict[str, float]:
+        """Within the latency budget when <= 0 (the sampler favours feasible regions); the Pareto
+        front needs none: latency is an objective there."""
+        if self.pareto:
+            return {}
+        over = 1.0 if measured.p95_ms is None else measured.p95_ms - self.spec.objective.max_search_p95_ms
+        return {"over_budget_ms": over}
+
+    def _frozen(self, trial: TuningTrial) -> FrozenTrial:
+        candidate = Candidate(trial.index_type, trial.params, trial.search_params)
+        measured = Measurement(trial.recall_at_k, trial.search_latency_p50_ms, trial.search_latency_p95_ms)
+        failed = trial.failure is not None or trial.recall_at_k is None
+        return optuna.trial.create_trial(
+            params=self.space.optuna_params(candidate),
+            distributions={
+                name: distribution
+                for name, distribution in self.space.distributions(trial.index_type).items()
+                if name in self.space.optuna_params(candidate)
+            },
+            values=None if failed else self._values(measured),
+            state=TrialState.FAIL if failed else TrialState.COMPLETE,
+            constraints=self._constraints(measured),
+        )
+
+    def ask(self) -> tuple[optuna.Trial, Candidate]:
+        trial = self.study.ask()
+        return trial, self.space.draw(trial)
+
+    def tell(
+        self, trial: optuna.Trial, candidate: Candidate, measured: Measurement, number: int
+    ) -> TuningTrial:
+        for key, value in self._constraints(measured).items():
+            trial.set_constraint(key, value)
+        if measured.failure is not None or measured.recall_at_k is None:
+            self.study.tell(trial, state=TrialState.FAIL)
+        else:
+            self.study.tell(trial, self._values(measured))
+        return record(number, candidate, measured, self.spec.objective.max_search_p95_ms)
+
+
+def record(number: int, candidate: Candidate, measured: Measurement, budget_ms: float) -> TuningTrial:
+    """A measured candidate as a row of the status's trial table."""
+    return TuningTrial(
+        number=number,
+        index_type=candidate.index_type,
+        params=dict(candidate.params),
+        search_params=dict(candidate.search_params),
+        recall_at_k=None if measured.recall_at_k is None else round(measured.recall_at_k, 4),
+        search_latency_p50_ms=None if measured.p50_ms is None else round(measured.p50_ms, 3),
+        search_latency_p95_ms=None if measured.p95_ms is None else round(measured.p95_ms, 3),
+        feasible=measured.p95_ms is not None and measured.p95_ms <= budget_ms,
+        failure=None if measured.failure is None else measured.failure[:500],
+    )
