@@ -16,7 +16,7 @@ export PYTHONPATH := $(CURDIR)/devenv
 PYTEST_ARGS ?=
 
 .PHONY: help install system-packages binaries cluster-up cluster-down cluster-status demo demo-down test test-unit lint clean \
-	manifests manifests-check bench test-compat bench-operator
+	manifests manifests-check bench test-compat bench-operator bench-tune
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS=":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ test-compat: install binaries ## the operator against a real Milvus standalone 2
 
 bench: install ## worker throughput vs bare encode and a naive loop (5,000 texts, SQLite -> Milvus Lite)
 	$(PY) bench/worker_throughput.py $(BENCH_ARGS)
+
+bench-tune: install ## re-index copy vs embedding rate, and a 20-trial tuning study vs the seed's defaults (20,000 MiniLM vectors)
+	$(PY) bench/index_tuning.py $(BENCH_ARGS)
 
 bench-operator: install binaries ## VectorCollection apply -> Ready latency (50 at once) and operator peak RSS
 	$(PY) bench/vectorcollection_readiness.py $(BENCH_ARGS)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from bench.text_corpus import DIMENSION, minilm_vectors
 from pymilvus import MilvusClient
 from tests.conftest import start_operator
 from tests.e2e.migration_support import QueryLoop, count, eventually
@@ -26,6 +27,7 @@ from tests.polling import unique
 
 from localcluster.cluster import Kubectl, RunningCluster
 from localcluster.milvus_lite import MilvusLiteServer
+from vector_operator.collection.milvus_layout import IndexLayout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.milvus]
 
@@ -174,6 +176,98 @@ def test_an_index_change_under_load_loses_no_search_and_resumes_after_an_operato
         assert {"ReindexStarted", "ReindexResumed", "Reindexed"} <= set(reasons)
         up_to_date = next(c for c in final["conditions"] if c["type"] == "UpToDate")
         assert (up_to_date["status"], up_to_date["reason"]) == ("True", "SpecApplied")
+    finally:
+        kubectl("delete", "vectorcollections", "--all", "--timeout=90s", check=False)
+        operator.stop()
+
+
+TUNED_ROWS = 20000
+
+
+def test_a_tuning_study_of_20_trials_beats_the_seed_defaults_and_reindexes_to_its_result(
+    cluster: RunningCluster,
+    crds: None,
+    kubectl: Kubectl,
+    namespace: str,
+    milvus: MilvusClient,
+    milvus_server: MilvusLiteServer,
+    tmp_path: Path,
+) -> None:
+    alias = unique("tuned")
+    seed_defaults = {"type": "IVF_SQ8", "params": {"nlist": 1024}}  # the seed's section 1.2
+    operator = start_operator(cluster, namespace, milvus_server.uri, tmp_path / "operator-1.log")
+    try:
+        kubectl(
+            "apply", "-f", "-",
+            input=manifest("tuned", alias, DIMENSION, index=seed_defaults, searchParams={"nprobe": 16}),
+        )  # fmt: skip
+        kubectl("wait", "--for=condition=Ready", "vectorcollection/tuned", "--timeout=90s")
+        fill(milvus, alias, minilm_vectors(TUNED_ROWS))
+        # From the seed's IVF_SQ8 to HNSW: a build parameter change, applied by a re-index. The
+        # ranges are narrowed so that each trial's build takes seconds on two cores.
+        tuning = {
+            "trials": 20,
+            "sampleSize": 19800,
+            "queries": 200,
+            "indexTypes": ["HNSW"],
+            "space": {"M": {"min": 8, "max": 32}, "efConstruction": {"min": 32, "max": 128}},
+            "apply": "Reindex",
+        }
+        kubectl(
+            "patch",
+            "vectorcollection",
+            "tuned",
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"tuning": tuning}}),
+        )
+        eventually(
+            "a third of the trials are done",
+            lambda: ((status(kubectl, "tuned").get("tuning") or {}).get("trialsDone") or 0) >= 7,
+            timeout=600,
+        )
+        operator.stop(signal.SIGKILL)  # mid-study: its scratch collections stay behind for now
+        operator = start_operator(cluster, namespace, milvus_server.uri, tmp_path / "operator-2.log")
+        study = eventually(
+            "the study finishes after the restart",
+            lambda: (t := status(kubectl, "tuned").get("tuning") or {}).get("state") == "Succeeded" and t,
+            timeout=900,
+        )
+        assert study["trialsDone"] == 20
+        assert [trial["number"] for trial in study["trials"]] == list(range(20))
+        assert study["trials"][0]["params"] == {"nlist": 1024}  # trial 0: what the collection served with
+        assert (study["sampleSize"], study["queries"]) == (19800, 200)
+        assert study["indexTypes"] == ["HNSW"]
+
+        current, best = study["current"], study["best"]  # measured side by side at the end
+        assert best["recallAtK"] >= current["recallAtK"]
+        assert best["searchLatencyP95Ms"] <= current["searchLatencyP95Ms"] * 1.1 + 0.5
+        assert best["recallAtK"] > current["recallAtK"] + 0.02, "the study should beat nlist 1024 / nprobe 16"
+        assert study["decision"] == "Reindexing"
+        assert study["applied"]["params"] == best["params"]
+
+        # The result is applied through a re-index, without re-embedding.
+        done = eventually(
+            "the tuned index is built by a re-index",
+            lambda: (r := status(kubectl, "tuned").get("reindex") or {}).get("state") == "Succeeded" and r,
+            timeout=300,
+        )
+        assert done["copied"] == TUNED_ROWS
+        serving = milvus.describe_alias(alias)["collection_name"]
+        assert serving == f"{alias}__v2"
+        properties = milvus.describe_collection(serving)["properties"]
+        assert best["indexType"] == "HNSW"
+        assert 8 <= best["params"]["M"] <= 32
+        tuned_index = IndexLayout("HNSW", "COSINE", dict(best["params"]))
+        assert properties["vectors.aios.dev/index"] == tuned_index.fingerprint
+        assert count(milvus, alias) == TUNED_ROWS
+
+        names = milvus.list_collections()
+        assert not [n for n in names if n.startswith(alias) and "__tune" in n], names  # no scratch left
+        final = status(kubectl, "tuned")
+        tuned = next(c for c in final["conditions"] if c["type"] == "Tuned")
+        assert (tuned["status"], tuned["reason"]) == ("True", "Reindexing")
+        assert "TuningApplied" in event_reasons(kubectl, "tuned")
     finally:
         kubectl("delete", "vectorcollections", "--all", "--timeout=90s", check=False)
         operator.stop()

@@ -20,6 +20,7 @@ from tests.unit.plan_observations import (
     job,
     milvus_view,
     plan_spec,
+    ready,
     reasons,
     result,
     status,
@@ -140,6 +141,25 @@ def test_a_collection_another_vectorcollection_owns_is_never_filled() -> None:
     decision = step(status(phase="Preparing"), milvus=theirs)
     assert condition(decision, "Progressing").reason == "Conflict"
     assert decision.effects == []
+
+
+def test_a_plan_waits_for_a_reindex_and_refuses_an_index_the_server_does_not_build() -> None:
+    import dataclasses
+
+    reindexing = dataclasses.replace(
+        TARGET, conditions=(ready(), ready("UpToDate", "Reindexing", holds=False))
+    )
+    waiting = step(status(phase="Preparing"), milvus=milvus_view(V1, V1), target=reindexing)
+    assert condition(waiting, "Progressing").reason == "TargetReindexing"
+    assert waiting.effects == []
+    assert waiting.status.new_physical_collection is None  # the re-index takes the next name first
+
+    unsupported = dataclasses.replace(
+        TARGET, conditions=(ready(), ready("Indexed", "IndexTypeUnsupported", holds=False))
+    )
+    refused = step(status(phase="Preparing"), milvus=milvus_view(V1, V1), target=unsupported)
+    assert condition(refused, "Progressing").reason == "IndexTypeUnsupported"
+    assert refused.effects == []
 
 
 # -- generating -----------------------------------------------------------------------------------

@@ -236,3 +236,21 @@ def test_a_resumed_study_keeps_its_trials_and_goes_on_from_there() -> None:
     assert trials[0].recall_at_k is not None
     assert best.recall_at_k > trials[0].recall_at_k
     assert all(t.feasible == ((t.search_latency_p95_ms or 0) <= 20) for t in trials)
+
+
+def test_a_build_parameter_the_server_ignores_is_not_searched() -> None:
+    """Milvus Lite 3.2 makes its own IVF lists whatever nlist says: only nprobe is worth a trial."""
+    current = Candidate("IVF_SQ8", {"nlist": 1024}, {"nprobe": 16})
+    space = SearchSpace(
+        ["IVF_SQ8"],
+        None,
+        k=10,
+        dimension=384,
+        sample_size=20000,
+        ignored={"IVF_SQ8": ("nlist",)},
+        current=current,
+    )
+    assert "nlist" not in space.distributions("IVF_SQ8")
+    for candidate in draws(space, 20):
+        assert candidate.params == {"nlist": 1024}  # kept: Milvus wants a value
+        assert 1 <= candidate.search_params["nprobe"] <= 256  # not cut to an nlist that means nothing

@@ -185,6 +185,11 @@ class TuningStatus(ApiModel):
         default_factory=list, max_length=8, json_schema_extra=list_type("atomic")
     )
     """Asked-for index types the Milvus server cannot build, left out."""
+    ignored_parameters: list[str] = Field(
+        default_factory=list, max_length=16, json_schema_extra=list_type("atomic")
+    )
+    """Build parameters the Milvus server accepts but ignores (e.g. IVF_SQ8.nlist on Milvus Lite
+    3.2, which makes its own lists), so not searched."""
     sample_size: int | None = Field(default=None, ge=0)
     """Vectors in the scratch collections."""
     queries: int | None = Field(default=None, ge=0)

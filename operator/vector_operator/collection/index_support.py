@@ -20,6 +20,9 @@ class IndexSupport:
     server: str
     built: frozenset[str]
     refused: Mapping[str, str] = field(default_factory=dict)  # index type -> the server's reason
+    ignored: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Build parameters a type accepts but does not act on (Milvus Lite 3.2 makes its own IVF lists,
+    whatever nlist says): a study does not search them."""
 
     def builds(self, index_type: str) -> bool:
         return index_type in self.built
@@ -36,6 +39,9 @@ class IndexSupport:
             f"Milvus {self.server} does not build index type {index_type} ({reason}): choose one of"
             f" {', '.join(self.alternatives())}"
         )
+
+    def ignores(self, index_type: str) -> tuple[str, ...]:
+        return self.ignored.get(index_type, ())
 
     def usable(self, index_types: Iterable[str]) -> tuple[list[str], list[str]]:
         """``index_types`` split into those the server builds and those it does not, in order."""

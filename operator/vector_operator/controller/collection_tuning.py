@@ -14,25 +14,23 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from vector_operator.api.collection_tuning import TunedParameters, TuningApply, TuningState, TuningStatus
+from vector_operator.api.collection_tuning import TuningApply, TuningState, TuningStatus
 from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.collection.milvus_layout import CollectionLayout, layout_of
 from vector_operator.collection.ownership import Owner
 from vector_operator.collection.physical_names import scratch_names
 from vector_operator.collection.tuned_layout import effective_layout, serving_fingerprint
 from vector_operator.controller.context import OperatorContext
+from vector_operator.controller.tuning_trials import TrialRunner
 from vector_operator.kube.custom_objects import read_custom_object
 from vector_operator.kube.secrets import SecretReader, SecretUnavailable
 from vector_operator.kube.targets import patch_collection_status
 from vector_operator.milvus.collections import MilvusCollections
 from vector_operator.milvus.connection import MilvusUnavailable
 from vector_operator.milvus.endpoints import MilvusNotConfigured, endpoint_for
-from vector_operator.milvus.tuning_bench import Sample, TuningBench
+from vector_operator.milvus.tuning_bench import TuningBench
 from vector_operator.tuning import schedule
-from vector_operator.tuning.outcome import candidate_of, conclude, measured
-from vector_operator.tuning.scoring import best_trial, pareto_front
 from vector_operator.tuning.search_space import TUNABLE_TYPES, Candidate, SearchSpace, tuned_types
-from vector_operator.tuning.study import Study, record
 
 PLURAL = "vectorcollections"
 IDLE_S = 60.0
@@ -55,6 +53,10 @@ def _serving(status: Mapping[str, Any]) -> str | None:
     ):
         return "waiting for the re-index or migration to finish"
     return None
+
+
+class TooFewVectors(Exception):
+    """The collection is (still) too small to tune: the study waits, it does not fail."""
 
 
 class TuningRound:
@@ -115,6 +117,9 @@ class TuningRound:
             self.write(status)
             logger.warning(status.message)
             return RETRY_S
+        except TooFewVectors as error:
+            logger.info(f"tuning: {error}")
+            return RETRY_S
         finally:
             try:
                 bench.drop_scratch()
@@ -155,8 +160,11 @@ class TuningRound:
         tuning = spec.tuning
         assert tuning is not None
         current = Candidate(layout.index.index_type, dict(layout.index.params), dict(layout.search_params))
-        usable, skipped = milvus.index_support().usable(tuned_types(tuning, current.index_type))
+        support = milvus.index_support()
+        usable, skipped = support.usable(tuned_types(tuning, current.index_type))
         status.index_types, status.skipped_index_types = usable, skipped
+        ignored = {t: support.ignores(t) for t in usable if support.ignores(t)}
+        status.ignored_parameters = [f"{t}.{name}" for t, names in ignored.items() for name in names]
         searchable = current.index_type in TUNABLE_TYPES
         if tuning.apply is TuningApply.SEARCH_PARAMS and not searchable:
             return self.fail(
@@ -168,9 +176,9 @@ class TuningRound:
         bench.drop_scratch()
         sample = bench.read_sample(spec.collection_name, tuning.sample_size, tuning.queries)
         if sample.queries.shape[0] < MIN_QUERIES or sample.size < 10 * MIN_QUERIES:
-            return self.fail(
-                status,
-                f"the collection holds {sample.size + sample.queries.shape[0]} vectors: too few to tune",
+            raise TooFewVectors(
+                f"the collection holds {sample.size + sample.queries.shape[0]} vectors; a study needs at"
+                f" least {11 * MIN_QUERIES}: it starts once the collection is filled"
             )
         status.sample_size, status.queries = sample.size, int(sample.queries.shape[0])
         first, _ = scratch_names(spec.collection_name)
@@ -178,67 +186,24 @@ class TuningRound:
         space = SearchSpace(
             usable, tuning.space, tuning.objective.k, layout.space.dimension, sample.size,
             fixed=current if tuning.apply is TuningApply.SEARCH_PARAMS else None,
+            ignored=ignored, current=current,
         )  # fmt: skip
-        if not status.trials:
-            status.trials.append(
-                record(0, current, bench.measure(first, current, sample), tuning.objective.max_search_p95_ms)
-            )
-            status.trials_done = 1
-            self.write(status)
-        optimizer = Study(tuning, space, status.trials)
-        while status.trials_done < tuning.trials:
-            if self.stopped.is_set():
-                return None  # resumed by the next daemon, from the trials recorded
-            trial, candidate = optimizer.ask()
-            figures = bench.measure(first, candidate, sample)
-            status.trials.append(optimizer.tell(trial, candidate, figures, status.trials_done))
-            status.trials_done += 1
-            done = status.trials[-1]
-            status.message = f"trial {status.trials_done}/{tuning.trials}: {candidate.describe()} " + (
-                f"failed: {done.failure}"
-                if done.failure
-                else f"recall@{tuning.objective.k} {done.recall_at_k}, p95 {done.search_latency_p95_ms} ms"
-            )
-            self.write(status)
-            logger.info(f"tuning: {status.message}")
-        self.conclude(spec, spec_layout, status, current, sample, bench)
-        return None
+        runner = TrialRunner(tuning, current, space, sample, bench, first)
 
-    def conclude(
-        self,
-        spec: VectorCollectionSpec,
-        spec_layout: CollectionLayout,
-        status: TuningStatus,
-        current: Candidate,
-        sample: Sample,
-        bench: TuningBench,
-    ) -> None:
-        tuning = spec.tuning
-        assert tuning is not None
-        budget = tuning.objective.max_search_p95_ms
-        if tuning.objective.kind.value == "ParetoFront":
-            status.pareto_front = pareto_front(status.trials)
-        best = best_trial(status.trials, budget)
-        current_figures: TunedParameters = status.trials[0]
-        best_figures: TunedParameters | None = None
-        if best is not None and candidate_of(best).key() != current.key():
-            best_measured, current_measured = bench.side_by_side(candidate_of(best), current, sample)
-            best_figures = measured(candidate_of(best), best_measured)
-            current_figures = measured(current, current_measured)
-        status.current = TunedParameters.model_validate(current_figures.model_dump())
-        status.best = best_figures or (
-            TunedParameters.model_validate(best.model_dump(include=set(TunedParameters.model_fields)))
-            if best is not None
-            else None
-        )
-        outcome = conclude(tuning, status.current, best_figures, tuning.objective.k)
-        status.decision, status.message = outcome.decision, outcome.message
+        def on_trial(progress: TuningStatus) -> None:
+            self.write(progress)
+            logger.info(f"tuning: {progress.message}")
+
+        if not runner.run(status, on_trial, self.stopped.is_set):
+            return None  # resumed by the next daemon, from the trials recorded
+        outcome = runner.conclude(status)
         if outcome.applied is not None:
             status.applied, status.applied_for = outcome.applied, serving_fingerprint(spec_layout)
         status.state, status.finished_at = TuningState.SUCCEEDED, self.now_utc()
         status.next_run_at = schedule.next_run(tuning, status.finished_at)
         self.write(status)
         kopf.info(self.body, reason=outcome.event, message=outcome.message)
+        return None
 
     def fail(self, status: TuningStatus, message: str) -> None:
         status.state, status.message, status.finished_at = TuningState.FAILED, message, self.now_utc()

@@ -31,7 +31,16 @@ def _readiness(step: Step) -> Problem | None:
     if milvus.alias_target is None:
         alias = target.spec.collection_name
         return Problem("WaitingForTarget", f"alias {alias} points at no collection yet", False)
-    up_to_date = target.condition("UpToDate")
+    up_to_date, indexed = target.condition("UpToDate"), target.condition("Indexed")
+    if up_to_date is not None and up_to_date.reason == "Reindexing":
+        return Problem(
+            "TargetReindexing",
+            f"VectorCollection {target.name} is being re-indexed onto a copy ({up_to_date.message}): this"
+            " plan prepares when the copy serves",
+            False,
+        )
+    if indexed is not None and indexed.reason == "IndexTypeUnsupported":
+        return Problem("IndexTypeUnsupported", f"VectorCollection {target.name}: {indexed.message}")
     if (
         step.spec.mode is MigrationMode.IN_PLACE
         and up_to_date is not None

@@ -82,6 +82,9 @@ class SearchSpace:
     dimension: int
     sample_size: int
     fixed: Candidate | None = None  # apply: SearchParams: the index stays this one
+    ignored: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Build parameters the server ignores, per type: not searched (their value changes nothing)."""
+    current: Candidate | None = None  # where an ignored parameter's value comes from
 
     def distributions(self, index_type: str) -> dict[str, BaseDistribution]:
         """Optuna's distributions of the parameters a trial of ``index_type`` draws."""
@@ -90,7 +93,7 @@ class SearchSpace:
             found["index_type"] = CategoricalDistribution(list(self.types))
         build = self.fixed is None
         if index_type in IVF_TYPES:
-            if build:
+            if build and "nlist" not in self.ignored.get(index_type, ()):
                 low, high = _range(self.space, "nlist")
                 high = max(low, min(high, self.sample_size // MIN_ROWS_PER_LIST))
                 found["nlist"] = IntDistribution(low, high, log=True)
@@ -134,10 +137,18 @@ class SearchSpace:
             params = {name: drawn[name] for name in ("nlist", "m", "M", "efConstruction") if name in drawn}
             if index_type == "IVF_PQ":
                 params["nbits"] = 8
+            for name in self.ignored.get(index_type, ()):
+                params[name] = self._unsearched(index_type, name)
         nlist = params.get("nlist")
-        if nlist is not None and "nprobe" in search:
+        if nlist is not None and "nprobe" in search and "nlist" not in self.ignored.get(index_type, ()):
             search["nprobe"] = min(search["nprobe"], nlist)  # a search visits at most every list
         return Candidate(index_type, params, search)
+
+    def _unsearched(self, index_type: str, name: str) -> int:
+        """An ignored parameter keeps the current value (or the seed's default): Milvus wants one."""
+        if self.current is not None and name in self.current.params:
+            return self.current.params[name]
+        return SEED_DEFAULTS.get(index_type, ({name: 1024}, {}))[0].get(name, 1024)
 
     def optuna_params(self, candidate: Candidate) -> dict[str, object]:
         """A measured candidate in Optuna's terms, to give a resumed study its earlier trials."""
