@@ -123,6 +123,29 @@ class OperatorMetrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.reindex_progress = Gauge(
+            "reindex_progress",
+            "A VectorCollection's latest re-index: copied and total vectors, and the copy rate"
+            " (vectors_per_second).",
+            ["namespace", "name", "measure"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.tuning_trials = Gauge(
+            "tuning_trials",
+            "Trials the latest tuning study of a VectorCollection has measured.",
+            ["namespace", "name"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.tuning_result = Gauge(
+            "tuning_result",
+            "The latest study's side-by-side figures: parameters current or best; metric recall_at_k or"
+            " search_p95_ms.",
+            ["namespace", "name", "parameters", "metric"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
         self._phases: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -148,7 +171,13 @@ class OperatorMetrics:
 
     def forget_collection(self, uid: str, namespace: str, name: str) -> None:
         self.collection_phase(uid, None)
-        for metric in (self.entities, self.search_latency):
+        for metric in (
+            self.entities,
+            self.search_latency,
+            self.reindex_progress,
+            self.tuning_trials,
+            self.tuning_result,
+        ):
             for labels in list(metric._metrics):
                 if labels[:2] == (namespace, name):
                     metric.remove(*labels)

@@ -176,6 +176,11 @@ def test_an_index_change_under_load_loses_no_search_and_resumes_after_an_operato
         assert {"ReindexStarted", "ReindexResumed", "Reindexed"} <= set(reasons)
         up_to_date = next(c for c in final["conditions"] if c["type"] == "UpToDate")
         assert (up_to_date["status"], up_to_date["reason"]) == ("True", "SpecApplied")
+        exported = operator.metrics()  # the restarted operator made the swing
+        swaps = f'collection="{alias}",namespace="{namespace}",reason="reindex"'
+        assert f"vector_operator_alias_swaps_total{{{swaps}}} 1.0" in exported
+        copied = f'measure="copied",name="reindexed",namespace="{namespace}"'
+        assert f"vector_operator_reindex_progress{{{copied}}} {ROWS}.0" in exported
     finally:
         kubectl("delete", "vectorcollections", "--all", "--timeout=90s", check=False)
         operator.stop()

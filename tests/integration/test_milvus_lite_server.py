@@ -6,6 +6,8 @@ import pytest
 from pymilvus import DataType
 
 from localcluster.milvus_lite import MilvusLiteServer
+from vector_operator.milvus.collections import MilvusCollections
+from vector_operator.milvus.connection import MilvusClients, MilvusEndpoint
 
 pytestmark = pytest.mark.milvus
 
@@ -31,4 +33,27 @@ def test_create_and_list_a_collection(milvus_server: MilvusLiteServer) -> None:
         assert vector_field["params"]["dim"] == 8
     finally:
         client.drop_collection("fixture_probe")
+        client.close()
+
+
+def test_the_index_types_milvus_lite_really_builds(milvus_server: MilvusLiteServer) -> None:
+    """The operator's probe against Milvus Lite 3.2: IVF_PQ is accepted asynchronously and reported
+    Finished, yet never built (a synchronous build says so); DISKANN is unknown; nlist is taken
+    and ignored (an IVF index with one list does not search exhaustively at nprobe 1)."""
+    clients = MilvusClients()
+    try:
+        milvus = MilvusCollections(clients, MilvusEndpoint(milvus_server.uri), lambda *_: None)
+        support = milvus.index_support()
+        assert milvus.index_support() is support  # probed once per server and version
+    finally:
+        clients.close()
+    assert support.server.startswith("milvus_lite-3.2")
+    assert support.built == {"FLAT", "IVF_FLAT", "IVF_SQ8", "HNSW", "AUTOINDEX"}
+    assert "reserved for a future phase" in support.refused["IVF_PQ"]
+    assert "DISKANN" in support.refused
+    assert support.ignored == {"IVF_FLAT": ("nlist",), "IVF_SQ8": ("nlist",)}
+    client = milvus_server.client()
+    try:
+        assert not [n for n in client.list_collections() if n.startswith("vector_operator_index_probe_")]
+    finally:
         client.close()

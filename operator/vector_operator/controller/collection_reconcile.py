@@ -101,6 +101,11 @@ class _Reconcile:
 
     def report_reindex(self, status: ReindexStatus) -> None:
         """Progress while the copy runs, written at once (the reconcile's own patch comes at its end)."""
+        progress = self.context.metrics.reindex_progress
+        progress.labels(self.namespace, self.name, "copied").set(status.copied)
+        progress.labels(self.namespace, self.name, "total").set(status.total)
+        if status.vectors_per_second is not None:
+            progress.labels(self.namespace, self.name, "vectors_per_second").set(status.vectors_per_second)
         patch_collection_status(
             self.context.custom,
             self.namespace,
@@ -261,6 +266,11 @@ class _Reconcile:
             patch.status["reindex"] = _document(outcome.reindex.status)
             if outcome.reindex.swung:
                 patch.status["previousPhysicalCollection"] = outcome.reindex.status.source
+                alias = self.spec.collection_name
+                metrics.alias_swaps.labels(self.namespace, alias, "reindex").inc()
+                metrics.reindex_progress.labels(self.namespace, self.name, "copied").set(
+                    outcome.reindex.status.copied
+                )
         if outcome.retired is not None and self.status.get("previousPhysicalCollection") == outcome.retired:
             patch.status["previousPhysicalCollection"] = None
         if physical is not None and physical.index is not None:

@@ -69,6 +69,14 @@ class TuningRound:
         self.now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
 
     def write(self, status: TuningStatus) -> None:
+        metrics = self.context.metrics
+        metrics.tuning_trials.labels(self.namespace, self.name).set(status.trials_done)
+        for parameters, figures in (("current", status.current), ("best", status.best)):
+            if figures is not None and figures.recall_at_k is not None:
+                labels = (self.namespace, self.name, parameters)
+                metrics.tuning_result.labels(*labels, "recall_at_k").set(figures.recall_at_k)
+                if figures.search_latency_p95_ms is not None:
+                    metrics.tuning_result.labels(*labels, "search_p95_ms").set(figures.search_latency_p95_ms)
         document = status.model_dump(by_alias=True, mode="json")
         patch_collection_status(self.context.custom, self.namespace, self.name, {"tuning": document})
 

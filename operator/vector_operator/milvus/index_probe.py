@@ -108,11 +108,11 @@ def probe(client: MilvusClient, version: str) -> IndexSupport:
             try:
                 with _quiet_refusals():
                     client.create_index(name, index, timeout=CALL_TIMEOUT_S, sync=True)
-                built.add(index_type)
+                built.add(str(index_type))
                 if index_type in NLIST_CHECKED and not _nlist_honoured(client, name, vectors):
-                    ignored[index_type] = ("nlist",)
+                    ignored[str(index_type)] = ("nlist",)
             except MilvusException as error:
-                refused[index_type] = error.message[:300]
+                refused[str(index_type)] = str(error.message)[:300]
             client.release_collection(name, timeout=CALL_TIMEOUT_S)  # an index is dropped unloaded
             for existing in client.list_indexes(name, timeout=CALL_TIMEOUT_S):
                 client.drop_index(name, existing, timeout=CALL_TIMEOUT_S)
