@@ -495,7 +495,8 @@ CASES = [
         "policy-guarding-nothing",
         "rbp",
         _drop("spec.selector"),
-        "set selector or planNames (or both): they say which MigrationPlans the policy guards",
+        "set selector, planNames or collectionNames: they say which MigrationPlans (and which"
+        " VectorCollections' re-indexes) the policy guards",
         _put("spec.planNames", ["nodes-backfill"]),
     ),
     Case(

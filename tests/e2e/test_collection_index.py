@@ -276,3 +276,113 @@ def test_a_tuning_study_of_20_trials_beats_the_seed_defaults_and_reindexes_to_it
     finally:
         kubectl("delete", "vectorcollections", "--all", "--timeout=90s", check=False)
         operator.stop()
+
+
+def test_a_rollback_policy_stops_a_poor_copy_and_reverts_a_swing_that_serves_worse(
+    cluster: RunningCluster,
+    crds: None,
+    kubectl: Kubectl,
+    namespace: str,
+    milvus: MilvusClient,
+    milvus_server: MilvusLiteServer,
+    tmp_path: Path,
+) -> None:
+    """One policy guards two collections' re-indexes: on "strict" a poor HNSW fails its
+    validation (recallAtK below 0.999) and is dropped before it serves; on "watched" an exact FLAT
+    index validates and serves, then a canary probe crosses the PostCutover latency trigger and the
+    alias goes back to the collection the re-index replaced, with no failed search."""
+    aliases = {name: unique(name) for name in ("strict", "watched")}
+    operator = start_operator(cluster, namespace, milvus_server.uri, tmp_path / "operator.log")
+    ivf = {"type": "IVF_SQ8", "params": {"nlist": 16}}
+    try:
+        policy = {
+            "apiVersion": "vectors.aios.dev/v1alpha1",
+            "kind": "RollbackPolicy",
+            "metadata": {"name": "reindex-guard"},
+            "spec": {
+                "collectionNames": ["strict", "watched"],
+                "triggers": [
+                    {"metric": "recallAtK", "below": 0.999, "phases": ["Validating"]},
+                    {"metric": "searchLatencyP95Ms", "above": 0.001, "phases": ["PostCutover"]},
+                ],
+                "actions": ["RevertAlias", "Abort"],
+                "postCutoverWindow": "10m",
+            },
+        }
+        kubectl("apply", "-f", "-", input=json.dumps(policy))
+        vectors = np.random.default_rng(9).standard_normal((2000, 32)).astype(np.float32)
+        for name, alias in aliases.items():
+            kubectl(
+                "apply", "-f", "-", input=manifest(name, alias, 32, index=ivf, searchParams={"nprobe": 4})
+            )
+        for name, alias in aliases.items():
+            kubectl("wait", "--for=condition=Ready", f"vectorcollection/{name}", "--timeout=90s")
+            fill(milvus, alias, vectors)
+
+        with QueryLoop(milvus_server.uri, aliases["watched"], 32, params={}) as queries:
+            poor = {"type": "HNSW", "params": {"M": 4, "efConstruction": 8}}
+            kubectl(
+                "patch", "vectorcollection", "strict", "--type=json", "-p",
+                json.dumps([{"op": "replace", "path": "/spec/index", "value": poor},
+                            {"op": "replace", "path": "/spec/searchParams", "value": {"ef": 10}}]),
+            )  # fmt: skip
+            kubectl(
+                "patch", "vectorcollection", "watched", "--type=json", "-p",
+                json.dumps([{"op": "replace", "path": "/spec/index", "value": {"type": "FLAT"}},
+                            {"op": "remove", "path": "/spec/searchParams"}]),
+            )  # fmt: skip
+            strict = eventually(
+                "the poor copy is refused",
+                lambda: (r := status(kubectl, "strict").get("reindex") or {}).get("state") == "Failed" and r,
+                timeout=180,
+            )
+            watched = eventually(
+                "the swing is reverted",
+                lambda: (
+                    (r := status(kubectl, "watched").get("reindex") or {}).get("state") == "RolledBack" and r
+                ),
+                timeout=180,
+            )
+            time.sleep(4)  # searches after the revert, and time for a re-index that must not start again
+        assert queries.failures == []
+
+        assert strict["message"].startswith(
+            "PolicyTriggered: RollbackPolicy reindex-guard: recallAtK below 0.999"
+        )
+        assert milvus.describe_alias(aliases["strict"])["collection_name"] == f"{aliases['strict']}__v1"
+        assert not milvus.has_collection(f"{aliases['strict']}__v2")  # dropped before it served
+        assert status(kubectl, "strict")["physicalCollection"] == f"{aliases['strict']}__v1"
+
+        assert watched["fired"].startswith("RollbackPolicy reindex-guard: searchLatencyP95Ms above 0.001")
+        assert milvus.describe_alias(aliases["watched"])["collection_name"] == f"{aliases['watched']}__v1"
+        assert milvus.has_collection(f"{aliases['watched']}__v2")  # the copy stays, for a look
+        after = status(kubectl, "watched")
+        assert after["reindex"]["state"] == "RolledBack"
+        assert (after["physicalCollection"], after["previousPhysicalCollection"]) == (
+            f"{aliases['watched']}__v1",
+            f"{aliases['watched']}__v2",
+        )
+        up_to_date = next(c for c in after["conditions"] if c["type"] == "UpToDate")
+        assert (up_to_date["status"], up_to_date["reason"]) == ("False", "ReindexRolledBack")
+        assert "ReindexRolledBack" in event_reasons(kubectl, "watched")
+        assert count(milvus, aliases["watched"]) == 2000
+
+        recorded = json.loads(kubectl("get", "rollbackpolicy", "reindex-guard", "-o", "json").stdout)[
+            "status"
+        ]
+        executions = {e["collection"]: e for e in recorded["executions"]}
+        assert set(executions) == {"strict", "watched"}
+        assert executions["strict"]["phase"] == "Validating"
+        assert [(s["action"], s["result"]) for s in executions["strict"]["steps"]] == [
+            ("RevertAlias", "Skipped"),
+            ("Abort", "Succeeded"),
+        ]
+        assert executions["watched"]["phase"] == "PostCutover"
+        assert [(s["action"], s["result"]) for s in executions["watched"]["steps"]] == [
+            ("RevertAlias", "Succeeded"),
+            ("Abort", "Skipped"),
+        ]
+        assert recorded["triggerCount"] == 2
+    finally:
+        kubectl("delete", "vectorcollections,rollbackpolicies", "--all", "--timeout=90s", check=False)
+        operator.stop()

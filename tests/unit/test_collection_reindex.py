@@ -8,6 +8,7 @@ import datetime
 import pytest
 
 from vector_operator.api.collection_reindex import ReindexSpec, ReindexState, ReindexStatus
+from vector_operator.api.rollbackpolicy import GuardedPhase, RollbackPolicySpec, TriggerMetric
 from vector_operator.collection.milvus_layout import IndexLayout
 from vector_operator.collection.reindex import (
     Copy,
@@ -18,6 +19,14 @@ from vector_operator.collection.reindex import (
     condition,
     next_step,
     previous_to_retire,
+)
+from vector_operator.collection.reindex_guard import (
+    Guard,
+    armed_after_swing,
+    execution,
+    firing,
+    steps_after_swing,
+    steps_before_swing,
 )
 
 NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
@@ -154,3 +163,58 @@ def test_up_to_date_says_how_far_the_copy_is_and_why_it_failed() -> None:
     failed = condition(running(state=ReindexState.FAILED, message="RowsDiffer: 1 of 200"))
     assert failed.reason == "ReindexFailed"
     assert "RowsDiffer" in failed.message
+
+
+# -- RollbackPolicies watching a re-index ------------------------------------------------------------
+
+
+def guard(name: str, triggers: list[dict[str, object]], actions: list[str], window: str = "30m") -> Guard:
+    spec = RollbackPolicySpec.model_validate(
+        {"collectionNames": ["nodes"], "triggers": triggers, "actions": actions, "postCutoverWindow": window}
+    )
+    return Guard(name, spec)
+
+
+RECALL = {"metric": "recallAtK", "below": 0.95, "phases": ["Validating"]}
+LATENCY = {"metric": "searchLatencyP95Ms", "above": 50, "phases": ["PostCutover"]}
+
+
+def test_a_policy_fires_on_the_metrics_a_reindex_measures_in_the_phase_it_names() -> None:
+    guards = [guard("slow", [LATENCY], ["RevertAlias"]), guard("poor", [RECALL], ["Abort"])]
+    measured = {TriggerMetric.RECALL_AT_K: 0.90, TriggerMetric.SEARCH_LATENCY_P95_MS: 80.0}
+    fired = firing(guards, GuardedPhase.VALIDATING, measured)
+    assert fired is not None
+    assert (fired.guard.name, fired.metric, fired.observed) == ("poor", TriggerMetric.RECALL_AT_K, 0.90)
+    assert fired.summary() == "RollbackPolicy poor: recallAtK below 0.95 (observed 0.9)"
+    assert [s.result.value for s in steps_before_swing(fired)] == ["Succeeded"]
+
+    after = firing(guards, GuardedPhase.POST_CUTOVER, {TriggerMetric.SEARCH_LATENCY_P95_MS: 80.0})
+    assert after is not None
+    assert after.guard.name == "slow"
+    assert firing(guards, GuardedPhase.POST_CUTOVER, {TriggerMetric.SEARCH_LATENCY_P95_MS: 20.0}) is None
+    # Batch metrics mean nothing to a re-index.
+    coherence = guard("c", [{"metric": "coherence", "below": 0.9}], ["Abort"])
+    assert firing([coherence], GuardedPhase.VALIDATING, {TriggerMetric.COHERENCE: 0.1}) is None
+
+
+def test_after_the_swing_a_policy_is_armed_for_its_window_and_records_what_it_did() -> None:
+    short, long = (
+        guard("short", [LATENCY], ["RevertAlias"], "10m"),
+        guard("long", [LATENCY], ["RevertAlias"], "2h"),
+    )
+    assert armed_after_swing([short, long], NOW, NOW + datetime.timedelta(minutes=30)) == [long]
+    fired = firing([long], GuardedPhase.POST_CUTOVER, {TriggerMetric.SEARCH_LATENCY_P95_MS: 99.0})
+    assert fired is not None
+    steps = steps_after_swing(fired, "alias nodes points at nodes__v2 again", None)
+    assert [(s.action.value, s.result.value) for s in steps] == [("RevertAlias", "Succeeded")]
+    record = execution(fired, "nodes", steps, NOW)
+    assert (record.collection, record.plan, record.phase) == ("nodes", "", GuardedPhase.POST_CUTOVER)
+
+
+def test_a_reindex_rolled_back_by_a_policy_is_not_started_again_for_the_same_index() -> None:
+    rolled_back = running(state=ReindexState.ROLLED_BACK, fired="RollbackPolicy slow: ...")
+    held = next_step(situation(rolled_back))
+    assert isinstance(held, Hold)
+    assert held.reason == "ReindexRolledBack"
+    other = IndexLayout("IVF_FLAT", "COSINE", {"nlist": 128})
+    assert isinstance(next_step(situation(rolled_back, index=other, names=("nodes__v2", "nodes__v3"))), Copy)

@@ -111,19 +111,20 @@ def test_exact_neighbours_agree_with_a_brute_force_ranking(metric: str) -> None:
     assert recall([[row[0]] for row in found.tolist()], found) == 0.25
 
 
-def test_the_best_trial_is_the_highest_recall_within_the_budget_and_the_faster_on_a_tie() -> None:
+def test_the_best_trial_is_the_highest_recall_within_the_budget_then_the_cheaper_and_faster() -> None:
     trials = [
         trial(0, 0.80, 2.0),
         trial(1, 0.99, 80.0),  # over a 50 ms budget
         trial(2, 0.95, 4.0),
         trial(3, 0.9502, 3.0),  # a tie on recall, faster
         trial(4, None, None, failure="refused"),
+        trial(5, 0.9504, 2.5, searchParams={"nprobe": 64}),  # a tie too, but each query visits 8x more
     ]
     best = best_trial(trials, 50.0)
     assert best is not None
     assert best.number == 3
     assert best_trial(trials[1:2], 50.0) is None
-    assert pareto_front(trials) == [0, 1, 3]
+    assert pareto_front(trials) == [0, 1, 5]
 
 
 # -- the conclusion ----------------------------------------------------------------------------------

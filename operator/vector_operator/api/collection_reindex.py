@@ -37,13 +37,15 @@ class ReindexState(StrEnum):
     VALIDATING = "Validating"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    ROLLED_BACK = "RolledBack"
 
 
 class ReindexStatus(ApiModel):
     """The latest re-index: progress while it copies, the figures it validated with, its result."""
 
     state: ReindexState
-    """Copying, Validating, Succeeded or Failed."""
+    """Copying, Validating, Succeeded, Failed or RolledBack (a RollbackPolicy fired after the swing
+    and the alias serves the replaced collection again)."""
     source: str = Field(max_length=255)
     """The physical collection the vectors are copied from (the one that serves meanwhile)."""
     target: str = Field(max_length=255)
@@ -72,3 +74,5 @@ class ReindexStatus(ApiModel):
     """When it succeeded or failed."""
     message: str | None = Field(default=None, max_length=4096)
     """What happened last, for humans."""
+    fired: str | None = Field(default=None, max_length=512)
+    """The RollbackPolicy trigger that fired on this re-index ("<policy>: <trigger>"), once."""

@@ -137,9 +137,10 @@ class RollbackPolicySpec(ApiModel):
     model_config = ConfigDict(
         json_schema_extra=validations(
             Rule(
-                rule="has(self.selector) || (has(self.planNames) && size(self.planNames) > 0)",
-                message="set selector or planNames (or both): they say which MigrationPlans the policy "
-                "guards",
+                rule="has(self.selector) || (has(self.planNames) && size(self.planNames) > 0) || "
+                "(has(self.collectionNames) && size(self.collectionNames) > 0)",
+                message="set selector, planNames or collectionNames: they say which MigrationPlans (and "
+                "which VectorCollections' re-indexes) the policy guards",
             ),
             Rule(
                 rule="!(self.actions.exists(a, a == 'DropPartialCollection') && "
@@ -168,6 +169,26 @@ class RollbackPolicySpec(ApiModel):
         ),
     )
     """Guard these MigrationPlans of this namespace, by name (in addition to selector)."""
+    collection_names: list[Annotated[str, Field(max_length=253)]] | None = Field(
+        default=None,
+        max_length=64,
+        json_schema_extra=merged(
+            list_type("set"),
+            validations(
+                Rule(
+                    rule=f"self.all(n, n.matches('{OBJECT_NAME_PATTERN}'))",
+                    message="collectionNames must be VectorCollection names: lowercase letters, digits, '-' "
+                    "and '.'",
+                )
+            ),
+        ),
+    )
+    """Guard the re-indexes of these VectorCollections of this namespace, by name. Their
+    searchLatencyP95Ms and recallAtK triggers are evaluated on the new index's validation
+    (phase Validating: Abort or DropPartialCollection drop the copy before it serves) and on the
+    canary probes within postCutoverWindow after the swing (phase PostCutover: RevertAlias points
+    the alias back at the collection the re-index replaced). A re-index is judged on each
+    measurement: forBatches and forDuration do not apply to it."""
     triggers: list[Trigger] = Field(min_length=1, max_length=32, json_schema_extra=list_type("atomic"))
     """Conditions that fire the actions; any one of them suffices."""
     post_cutover_window: str = Field(
@@ -224,10 +245,12 @@ class ActionStep(ApiModel):
 class Execution(ApiModel):
     """One time the policy fired."""
 
-    plan: str = Field(max_length=253)
-    """The MigrationPlan it acted on."""
+    plan: str = Field(default="", max_length=253)
+    """The MigrationPlan it acted on; empty for a re-index."""
+    collection: str | None = Field(default=None, max_length=253)
+    """The VectorCollection whose re-index it acted on."""
     phase: GuardedPhase
-    """The plan's phase when the trigger fired."""
+    """The plan's (or the re-index's) phase when the trigger fired."""
     trigger: str = Field(max_length=256)
     """The trigger that fired, e.g. "coherence below 0.85 for 2 batches"."""
     metric: TriggerMetric

@@ -71,6 +71,12 @@ def next_step(situation: ReindexSituation) -> Copy | Hold:
             update={"state": ReindexState.COPYING, "resumes": previous.resumes + 1, "message": None}
         )
         return Copy(resumed, resumed=True)
+    if previous is not None and same and previous.state is ReindexState.ROLLED_BACK:
+        return Hold(
+            "ReindexRolledBack",
+            f"{previous.fired}: the alias serves {previous.source} again; change spec.index to try another"
+            " index",
+        )
     if previous is not None and same and previous.state is ReindexState.FAILED:
         retry_at = (previous.finished_at or situation.now) + RETRY_AFTER
         if previous.message is None or not previous.message.startswith(RETRYABLE) or situation.now < retry_at:

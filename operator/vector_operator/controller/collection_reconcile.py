@@ -16,8 +16,10 @@ from pydantic import ValidationError
 
 from vector_operator.api.collection_reindex import ReindexState, ReindexStatus
 from vector_operator.api.collection_tuning import TuningStatus
+from vector_operator.api.rollbackpolicy import Execution, GuardedPhase, RollbackAction, TriggerMetric
 from vector_operator.api.vectorcollection import VectorCollectionSpec
-from vector_operator.collection import reindex
+from vector_operator.collection import reindex, reindex_guard
+from vector_operator.collection.index_support import IndexSupport
 from vector_operator.collection.milvus_layout import CollectionLayout, layout_of
 from vector_operator.collection.ownership import Owner
 from vector_operator.collection.reconciliation import (
@@ -30,20 +32,23 @@ from vector_operator.collection.reconciliation import (
     plan_reconciliation,
     serving_layout,
 )
+from vector_operator.collection.reindex_guard import Guard
 from vector_operator.collection.tuned_layout import effective_layout
 from vector_operator.collection.tuning_condition import tuned_condition
 from vector_operator.controller.collection_reindex import Reindexer, ReindexRun
 from vector_operator.controller.context import OperatorContext
-from vector_operator.kube import plans
+from vector_operator.kube import plans, policies
+from vector_operator.kube.custom_objects import read_custom_object
 from vector_operator.kube.secrets import SecretReader, SecretUnavailable
 from vector_operator.kube.targets import patch_collection_status
-from vector_operator.milvus.collections import MilvusCollections
+from vector_operator.milvus.collections import AliasMoved, MilvusCollections
 from vector_operator.milvus.connection import MilvusUnavailable
 from vector_operator.milvus.endpoints import MilvusNotConfigured, endpoint_for
 from vector_operator.rollback.triggers import parse_duration
 from vector_operator.status_conditions import ConditionUpdate, merged_conditions, timestamp
 
 KIND = "VectorCollection"
+PLURAL = "vectorcollections"
 _INDEX_STATES = {"Finished": "Finished", "InProgress": "InProgress", "Failed": "Failed"}
 Json = dict[str, Any]
 T = TypeVar("T", ReindexStatus, TuningStatus)
@@ -90,6 +95,9 @@ class _Reconcile:
         self.layout: CollectionLayout = effective_layout(layout_of(self.spec), self.tuning_status)
         self.me = Owner(self.namespace, self.name, self.uid)
         self._active_plans: list[str] | None = None
+        self._guards: tuple[Guard, ...] | None = None
+        self.reindex_changed = False  # status.reindex changed outside a re-index run
+        self.copy_dropped = False  # a policy dropped the copy after reverting the alias
 
     def active_plans(self) -> list[str]:
         if self._active_plans is None:
@@ -106,12 +114,17 @@ class _Reconcile:
         progress.labels(self.namespace, self.name, "total").set(status.total)
         if status.vectors_per_second is not None:
             progress.labels(self.namespace, self.name, "vectors_per_second").set(status.vectors_per_second)
-        patch_collection_status(
-            self.context.custom,
-            self.namespace,
-            self.name,
-            {"phase": "Reindexing", "reindex": _document(status)},
-        )
+        document: Json = {"reindex": _document(status)}
+        if status.state in (ReindexState.COPYING, ReindexState.VALIDATING):
+            document["phase"] = "Reindexing"
+        patch_collection_status(self.context.custom, self.namespace, self.name, document)
+
+    def fresh_reindex_status(self) -> ReindexStatus | None:
+        """status.reindex as stored now: the body Kopf handed this handler may predate what an
+        earlier handler of this object wrote (they run one after the other under its lock)."""
+        body = read_custom_object(self.context.custom, self.namespace, PLURAL, self.name)
+        self.reindex_status = _typed(ReindexStatus, ((body or {}).get("status") or {}).get("reindex"))
+        return self.reindex_status
 
     def conditions(self, updates: list[ConditionUpdate]) -> None:
         generation, now = self.generation, self.now
@@ -145,7 +158,7 @@ class _Reconcile:
             index=self.layout.index,
             entities=milvus.count(plan.physical),
             active_plans=tuple(self.active_plans()),
-            status=self.reindex_status,
+            status=self.fresh_reindex_status(),
             now=self.now,
         )
         reindexer = Reindexer(
@@ -156,6 +169,9 @@ class _Reconcile:
             self.context.settings.copy_page_size,
             self.report_reindex,
             self.post,
+            self.guards,
+            self.record,
+            self.name,
             logger,
         )
         run = reindexer.run(situation)
@@ -167,22 +183,69 @@ class _Reconcile:
         status = self.reindex_status
         if status is None or status.state is not ReindexState.SUCCEEDED or observed.alias_target is None:
             return None
+        windows = [parse_duration(guard.spec.post_cutover_window) for guard in self.guards()]
+        retention = max([parse_duration(self.spec.reindex.retention), *windows])  # RevertAlias needs it
         retire = reindex.previous_to_retire(
-            status,
-            observed.alias_target,
-            tuple(observed.physicals),
-            (),
-            self.now,
-            parse_duration(self.spec.reindex.retention),
+            status, observed.alias_target, tuple(observed.physicals), (), self.now, retention
         )
         if retire is None or self.active_plans():
             return None
         return retire if milvus.drop(retire, self.me) else None
 
-    def run(self, milvus: MilvusCollections, logger: logging.Logger | kopf.Logger, probe: bool) -> _Outcome:
+    def guards(self) -> tuple[Guard, ...]:
+        if self._guards is None:
+            self._guards = policies.guarding_collection(self.context.custom, self.namespace, self.name)
+        return self._guards
+
+    def record(self, policy: str, execution: Execution) -> None:
+        policies.record_execution(self.context.custom, self.namespace, policy, execution)
+
+    def guard_after_swing(self, milvus: MilvusCollections, serving: str, p95_ms: float) -> bool:
+        """A RollbackPolicy's PostCutover trigger on the canary probe after a re-index's swing: the
+        alias goes back to the replaced collection (RevertAlias). True when it moved."""
+        status = self.reindex_status
+        if status is None or status.state is not ReindexState.SUCCEEDED or status.fired is not None:
+            return False
+        if status.finished_at is None or status.target != serving:
+            return False
+        armed = reindex_guard.armed_after_swing(self.guards(), status.finished_at, self.now)
+        if not armed:
+            return False
+        status = self.fresh_reindex_status()  # fired once, even when an earlier handler just did
+        if status is None or status.state is not ReindexState.SUCCEEDED or status.fired is not None:
+            return False
+        fired = reindex_guard.firing(
+            armed, GuardedPhase.POST_CUTOVER, {TriggerMetric.SEARCH_LATENCY_P95_MS: p95_ms}
+        )
+        if fired is None:
+            return False
+        status.fired = fired.summary()
+        self.reindex_changed = True
+        reverted = dropped = None
+        if fired.wants(RollbackAction.REVERT_ALIAS):
+            try:
+                milvus.swing_alias(self.spec.collection_name, status.source, expected=status.target)
+                reverted = f"alias {self.spec.collection_name} points at {status.source} again"
+            except AliasMoved as error:
+                self.post(Notice("AliasMoved", str(error), warning=True))
+        if reverted is not None:
+            status.state, status.message = ReindexState.ROLLED_BACK, f"{fired.summary()}: {reverted}"
+            if fired.wants(RollbackAction.DROP_PARTIAL_COLLECTION) and milvus.drop(status.target, self.me):
+                dropped = status.target
+                self.copy_dropped = True
+        self.report_reindex(status)  # at once, as for the copy
+        steps = reindex_guard.steps_after_swing(fired, reverted, dropped)
+        self.record(fired.guard.name, reindex_guard.execution(fired, self.name, steps, self.now))
+        outcome = reverted or "nothing was moved: the policy has no RevertAlias"
+        self.post(Notice("ReindexRolledBack", f"{fired.summary()}: {outcome}", warning=True))
+        return reverted is not None
+
+    def converge(
+        self, milvus: MilvusCollections, support: IndexSupport, logger: logging.Logger | kopf.Logger
+    ) -> tuple[Plan, ObservedMilvus, ReindexRun | None, str | None]:
+        """Makes Milvus serve the spec: steps, a re-index, the retirement of a replaced collection."""
         alias = self.spec.collection_name
         observed = milvus.observe(alias)
-        support = milvus.index_support()
         recorded = self.status.get("physicalCollection")
         plan = plan_reconciliation(self.layout, alias, recorded, observed, self.me, support)
         for step in plan.steps:
@@ -209,6 +272,29 @@ class _Reconcile:
                     f"dropped {retired}, replaced by a re-index {self.spec.reindex.retention} ago",
                 )
             )
+        return plan, observed, reindex_run, retired
+
+    def up_to_date(self, plan: Plan, run: ReindexRun | None) -> ConditionUpdate | None:
+        """UpToDate while an index change waits, runs, failed or was rolled back."""
+        if not plan.reindex:
+            return None
+        if run is not None and run.hold is not None:
+            return ConditionUpdate.of("UpToDate", False, run.hold.reason, run.hold.message)
+        status = run.status if run is not None else self.reindex_status
+        if status is not None and status.state is ReindexState.ROLLED_BACK:
+            return ConditionUpdate.of(
+                "UpToDate", False, "ReindexRolledBack", f"{status.message}; change spec.index to try again"
+            )
+        return reindex.condition(status) if run is not None and status is not None else None
+
+    def evaluate(
+        self,
+        milvus: MilvusCollections,
+        plan: Plan,
+        observed: ObservedMilvus,
+        run: ReindexRun | None,
+        probe: bool,
+    ) -> _Outcome:
         physical = observed.physicals.get(plan.physical)
         entities = (
             milvus.count(plan.physical)
@@ -220,20 +306,49 @@ class _Reconcile:
         if was_lost and entities == 0 and self.status.get("physicalCollection") == plan.physical:
             plan.lost = True
         assessment = assess(self.layout, plan.physical, observed, plan)
-        if reindex_run is not None and plan.reindex:
-            update = (
-                reindex.condition(reindex_run.status)
-                if reindex_run.hold is None and reindex_run.status is not None
-                else ConditionUpdate.of("UpToDate", False, *_hold(reindex_run))
-            )
+        if (update := self.up_to_date(plan, run)) is not None:
             assessment.conditions[:] = [u for u in assessment.conditions if u.type != "UpToDate"] + [update]
         if self.spec.tuning is not None:
             assessment.conditions.append(tuned_condition(self.tuning_status, self.spec.tuning.trials))
         serving = any(u.type == "Ready" and u.status == "True" for u in assessment.conditions)
         latency = None
         if probe and serving and physical is not None:
-            latency = milvus.probe_search_latency(alias, serving_layout(self.layout, physical))
-        return _Outcome(plan, assessment, physical, entities, latency, reindex_run, retired)
+            latency = milvus.probe_search_latency(
+                self.spec.collection_name, serving_layout(self.layout, physical)
+            )
+        return _Outcome(plan, assessment, physical, entities, latency, run)
+
+    def run(self, milvus: MilvusCollections, logger: logging.Logger | kopf.Logger, probe: bool) -> _Outcome:
+        support = milvus.index_support()
+        plan, observed, reindex_run, retired = self.converge(milvus, support, logger)
+        outcome = self.evaluate(milvus, plan, observed, reindex_run, probe)
+        latency = outcome.latency
+        if latency is not None and self.guard_after_swing(milvus, plan.physical, latency[1]):
+            alias = self.spec.collection_name
+            observed = milvus.observe(alias)
+            notices = plan.notices
+            plan = plan_reconciliation(self.layout, alias, observed.alias_target, observed, self.me, support)
+            plan.notices[:0] = notices
+            outcome = self.evaluate(milvus, plan, observed, None, probe=False)
+            outcome.latency = latency
+        outcome.retired = retired
+        return outcome
+
+    def report_reindex_outcome(self, outcome: _Outcome) -> None:
+        """status.reindex, and which collection served before, after a swing or a revert."""
+        status, patch, metrics = self.reindex_status, self.patch, self.context.metrics
+        if status is None or (outcome.reindex is None and not self.reindex_changed):
+            return
+        patch.status["reindex"] = _document(status)
+        if status.state is ReindexState.ROLLED_BACK and self.reindex_changed:
+            # The alias just went back: the copy is what served before, unless a policy dropped it.
+            patch.status["previousPhysicalCollection"] = None if self.copy_dropped else status.target
+        if outcome.reindex is not None and outcome.reindex.swung:
+            patch.status["previousPhysicalCollection"] = status.source
+            metrics.alias_swaps.labels(self.namespace, self.spec.collection_name, "reindex").inc()
+            metrics.reindex_progress.labels(self.namespace, self.name, "copied").set(status.copied)
+        if status.state is ReindexState.ROLLED_BACK and self.reindex_changed:
+            metrics.alias_swaps.labels(self.namespace, self.spec.collection_name, "revert").inc()
 
     def announce(self, outcome: _Outcome) -> None:
         for notice in outcome.plan.notices:
@@ -262,15 +377,7 @@ class _Reconcile:
         patch.status.update(phase=outcome.assessment.phase, observedGeneration=self.generation)
         if outcome.plan.conflict is None:
             patch.status["physicalCollection"] = outcome.plan.physical
-        if outcome.reindex is not None and outcome.reindex.status is not None:
-            patch.status["reindex"] = _document(outcome.reindex.status)
-            if outcome.reindex.swung:
-                patch.status["previousPhysicalCollection"] = outcome.reindex.status.source
-                alias = self.spec.collection_name
-                metrics.alias_swaps.labels(self.namespace, alias, "reindex").inc()
-                metrics.reindex_progress.labels(self.namespace, self.name, "copied").set(
-                    outcome.reindex.status.copied
-                )
+        self.report_reindex_outcome(outcome)
         if outcome.retired is not None and self.status.get("previousPhysicalCollection") == outcome.retired:
             patch.status["previousPhysicalCollection"] = None
         if physical is not None and physical.index is not None:

@@ -4,20 +4,29 @@ so that a restarted operator resumes where the copy stood."""
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import kopf
 
 from vector_operator.api.collection_reindex import ReindexSpec, ReindexState, ReindexStatus
+from vector_operator.api.rollbackpolicy import Execution, GuardedPhase, TriggerMetric
 from vector_operator.collection.milvus_layout import CollectionLayout
 from vector_operator.collection.ownership import Owner
 from vector_operator.collection.reconciliation import Notice
 from vector_operator.collection.reindex import Hold, ReindexSituation, check_failure, next_step
+from vector_operator.collection.reindex_guard import (
+    STOPS_THE_COPY,
+    Guard,
+    execution,
+    firing,
+    steps_before_swing,
+)
 from vector_operator.milvus.collection_copy import Page, check_copy, copy_rows, wait_indexed
-from vector_operator.milvus.collections import AliasMoved, MilvusCollections
+from vector_operator.milvus.collections import AliasMoved, MilvusCollections, ValidationFigures
 
 PROGRESS_EVERY_S = 1.0
 
@@ -39,6 +48,11 @@ class Reindexer:
     report: Callable[[ReindexStatus], None]
     announce: Callable[[Notice], None]
     """Posts an Event at once: a copy may run for long, and a human should see it start."""
+    guards: Callable[[], Sequence[Guard]]
+    """The RollbackPolicies watching this collection's re-indexes (read when validation needs them)."""
+    record: Callable[[str, Execution], None]
+    """Records a policy's execution in its status."""
+    collection: str  # the VectorCollection's name, for the policy's record
     logger: logging.Logger | kopf.Logger
 
     def run(self, situation: ReindexSituation) -> ReindexRun:
@@ -74,16 +88,17 @@ class Reindexer:
         check = check_copy(
             self.milvus, status.source, status.target, self.spec.validation_sample_size, status.recall_at_k
         )
-        failure = check_failure(check, self.spec)
+        failure = check_failure(check, self.spec) or self._guarded(status, figures, situation)
         if failure is None:
             try:
                 run.swung = self.milvus.swing_alias(situation.alias, status.target, expected=status.source)
             except AliasMoved as error:
                 failure = f"AliasMoved: {error}"
-        status.finished_at = situation.now.replace(microsecond=0)
+        status.finished_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         if failure is not None:
             self.milvus.drop(status.target, self.owner)
             status.state, status.message = ReindexState.FAILED, failure
+            self.report(status)  # at once: the next reconcile must not take the copy for unfinished
             self.announce(Notice("ReindexFailed", f"{failure}; {status.source} keeps serving", warning=True))
             return run
         status.state = ReindexState.SUCCEEDED
@@ -91,6 +106,7 @@ class Reindexer:
             f"alias {situation.alias} serves {status.target} ({status.index}); {status.source} is kept for"
             f" {self.spec.retention}"
         )
+        self.report(status)
         rate = f"{status.vectors_per_second:.0f}" if status.vectors_per_second is not None else "-"
         self.announce(
             Notice(
@@ -101,6 +117,31 @@ class Reindexer:
             )
         )
         return run
+
+    def _guarded(
+        self, status: ReindexStatus, figures: ValidationFigures, situation: ReindexSituation
+    ) -> str | None:
+        """Why a RollbackPolicy stops the copy from serving, or None."""
+        guards = self.guards()
+        measured = {
+            TriggerMetric.RECALL_AT_K: figures.recall_at_k,
+            TriggerMetric.SEARCH_LATENCY_P95_MS: figures.search_latency_p95_ms,
+        }
+        fired = firing(guards, GuardedPhase.VALIDATING, measured) if guards else None
+        if fired is None:
+            return None
+        status.fired = fired.summary()
+        self.record(
+            fired.guard.name, execution(fired, self.collection, steps_before_swing(fired), situation.now)
+        )
+        if not any(fired.wants(action) for action in STOPS_THE_COPY):
+            self.announce(
+                Notice(
+                    "RollbackSkipped", f"{fired.summary()}: its actions do not stop a re-index", warning=True
+                )
+            )
+            return None
+        return f"PolicyTriggered: {fired.summary()}: the copy was dropped before it served"
 
     def _copy(self, status: ReindexStatus) -> None:
         last_report = time.monotonic()

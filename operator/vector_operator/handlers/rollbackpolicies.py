@@ -1,5 +1,6 @@
 """Kopf handlers for RollbackPolicy: it is evaluated by the MigrationPlan controller (under each
-plan's lock, with the plan's own figures); here it only reports what it guards."""
+plan's lock, with the plan's own figures) and by the VectorCollection controller for the
+re-indexes it names; here it only reports what it guards."""
 
 from __future__ import annotations
 
@@ -33,9 +34,11 @@ def report(context: OperatorContext, body: kopf.Body, patch: kopf.Patch) -> None
         )
     )
     triggers = "; ".join(describe(t) for t in spec.triggers)
+    collections = sorted(spec.collection_names or ())
+    reindexes = f" and the re-indexes of {', '.join(collections[:10])}" if collections else ""
+    plans = f"{len(guarded)} MigrationPlan(s){': ' + ', '.join(guarded[:10]) if guarded else ''}"
     message = (
-        f"guards {len(guarded)} MigrationPlan(s){': ' + ', '.join(guarded[:10]) if guarded else ''};"
-        f" fires on {triggers}; then {', '.join(a.value for a in spec.actions)}"
+        f"guards {plans}{reindexes}; fires on {triggers}; then {', '.join(a.value for a in spec.actions)}"
     )
     update = ConditionUpdate.of("Ready", True, "Watching", message)
     generation = body.metadata.get("generation")

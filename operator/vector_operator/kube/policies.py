@@ -1,5 +1,6 @@
-"""The RollbackPolicies guarding a plan, and their executions recorded in the policy's status with
-optimistic concurrency: two plans firing one policy at once both end up in its history, once."""
+"""The RollbackPolicies guarding a plan (or a VectorCollection's re-index), and their executions
+recorded in the policy's status with optimistic concurrency: two plans firing one policy at once
+both end up in its history, once."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from vector_operator.api.bounds import MAX_EXECUTIONS
 from vector_operator.api.resource import GROUP, VERSION
 from vector_operator.api.rollbackpolicy import Execution, RollbackPolicySpec, RollbackPolicyStatus
+from vector_operator.collection.reindex_guard import Guard
 from vector_operator.kube.custom_objects import read_custom_object
 from vector_operator.migration.observation import GuardingPolicy
 from vector_operator.rollback.triggers import selects
@@ -37,6 +39,22 @@ def guarding_policies(
     return tuple(sorted(chosen, key=lambda policy: policy.name))
 
 
+def guarding_collection(
+    custom: client.CustomObjectsApi, namespace: str, collection: str
+) -> tuple[Guard, ...]:
+    """The policies of the namespace that name the VectorCollection in spec.collectionNames."""
+    listed = cast(Json, custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))
+    chosen = []
+    for item in listed.get("items", []):
+        try:
+            spec = RollbackPolicySpec.model_validate(item["spec"])
+        except ValidationError:
+            continue
+        if collection in (spec.collection_names or ()):
+            chosen.append(Guard(str(item["metadata"]["name"]), spec))
+    return tuple(sorted(chosen, key=lambda guard: guard.name))
+
+
 def record_execution(
     custom: client.CustomObjectsApi, namespace: str, policy: str, execution: Execution
 ) -> None:
@@ -48,7 +66,11 @@ def record_execution(
             return  # the policy is gone: the plan's own record stays
         status = RollbackPolicyStatus.model_validate(body.get("status") or {})
         executions = list(status.executions or [])
-        if any(e.plan == execution.plan and e.executed_at == execution.executed_at for e in executions):
+        if any(
+            (e.plan, e.collection, e.executed_at)
+            == (execution.plan, execution.collection, execution.executed_at)
+            for e in executions
+        ):
             return
         status.executions = [*executions, execution][-MAX_EXECUTIONS:]
         status.trigger_count = (status.trigger_count or 0) + 1

@@ -57,13 +57,16 @@ def feasible(measured: TunedParameters, budget_ms: float) -> bool:
     return measured.search_latency_p95_ms is not None and measured.search_latency_p95_ms <= budget_ms
 
 
-def _rank(trial: TunedParameters) -> tuple[float, float]:
+def _rank(trial: TunedParameters) -> tuple[float, float, float]:
     recall_value = trial.recall_at_k or 0.0
-    return (round(recall_value / RECALL_TIE), -(trial.search_latency_p95_ms or float("inf")))
+    search_cost = sum(trial.search_params.values())  # nprobe or ef: what each query pays for
+    return (round(recall_value / RECALL_TIE), -search_cost, -(trial.search_latency_p95_ms or float("inf")))
 
 
 def best_trial(trials: Sequence[TuningTrial], budget_ms: float) -> TuningTrial | None:
-    """The highest recall within the latency budget (recalls within RECALL_TIE: the faster)."""
+    """The highest recall within the latency budget; among equal recalls (within RECALL_TIE) the
+    smallest search parameter (nprobe, ef: latency grows with it, where single measurements are
+    noise), then the lower p95."""
     candidates = [
         t for t in trials if t.failure is None and t.recall_at_k is not None and feasible(t, budget_ms)
     ]
