@@ -4,6 +4,8 @@ source, waiting on a plan's phase, reading Milvus, and a query loop on the alias
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -126,3 +128,16 @@ class QueryLoop:
 
 def run_operator(cluster: RunningCluster, namespace: str, uri: str, log: Path) -> OperatorProcess:
     return start_operator(cluster, namespace, uri, log, "--plan-interval", "1", "--worker-command", WORKER)
+
+
+def vector(cluster: RunningCluster, namespace: str, *args: str) -> str:
+    """`kubectl vector ARGS -n NAMESPACE` through the real kubectl, which finds the plugin on PATH."""
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "PATH": f"{Path(sys.executable).parent}:{cluster.bin_dir}:{os.environ['PATH']}",
+    }
+    command = [str(cluster.bin_dir / "kubectl"), "vector", *args, "-n", namespace]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout

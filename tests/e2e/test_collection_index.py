@@ -22,7 +22,7 @@ import pytest
 from bench.text_corpus import DIMENSION, minilm_vectors
 from pymilvus import MilvusClient
 from tests.conftest import start_operator
-from tests.e2e.migration_support import QueryLoop, count, eventually
+from tests.e2e.migration_support import QueryLoop, count, eventually, vector
 from tests.polling import unique
 
 from localcluster.cluster import Kubectl, RunningCluster
@@ -273,6 +273,14 @@ def test_a_tuning_study_of_20_trials_beats_the_seed_defaults_and_reindexes_to_it
         tuned = next(c for c in final["conditions"] if c["type"] == "Tuned")
         assert (tuned["status"], tuned["reason"]) == ("True", "Reindexing")
         assert "TuningApplied" in event_reasons(kubectl, "tuned")
+
+        shown = vector(cluster, namespace, "tuning", "tuned")  # what an SRE reads
+        assert "study Succeeded, 20 trial(s) on 19800 vectors, 200 held-out queries" in shown
+        assert "IVF_SQ8 nlist=1024, nprobe=16" in next(
+            line for line in shown.splitlines() if line.startswith("current")
+        )
+        assert len([line for line in shown.splitlines() if line.split(" ")[0].isdigit()]) == 20
+        assert "tuned (re-index)" in vector(cluster, namespace, "history", "tuned")
     finally:
         kubectl("delete", "vectorcollections", "--all", "--timeout=90s", check=False)
         operator.stop()
@@ -383,6 +391,10 @@ def test_a_rollback_policy_stops_a_poor_copy_and_reverts_a_swing_that_serves_wor
             ("Abort", "Skipped"),
         ]
         assert recorded["triggerCount"] == 2
+        history = vector(cluster, namespace, "history")
+        assert "watched (re-index)" in history
+        assert "RollbackPolicy reindex-guard: searchLatencyP95Ms above 0.001" in history
+        assert "strict (re-index)" in history
     finally:
         kubectl("delete", "vectorcollections,rollbackpolicies", "--all", "--timeout=90s", check=False)
         operator.stop()

@@ -6,17 +6,14 @@ back, and lists the history."""
 from __future__ import annotations
 
 import json
-import os
 import struct
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pymilvus import MilvusClient
 from tests.conftest import REPO_ROOT, OperatorProcess
-from tests.e2e.migration_support import ROWS, apply, eventually, phase_is, plan_status, quickstart
+from tests.e2e.migration_support import ROWS, apply, eventually, phase_is, plan_status, quickstart, vector
 from tests.polling import unique
 
 from localcluster.cluster import Kubectl, RunningCluster
@@ -38,18 +35,6 @@ def prometheus(migration_operator: OperatorProcess, tmp_path: Path) -> Iterator[
         yield server
     finally:
         server.stop()
-
-
-def vector(cluster: RunningCluster, namespace: str, *args: str) -> str:
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "PATH": f"{Path(sys.executable).parent}:{cluster.bin_dir}:{os.environ['PATH']}",
-    }
-    command = [str(cluster.bin_dir / "kubectl"), "vector", *args, "-n", namespace]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -12,9 +12,10 @@ import pytest
 import yaml
 from tests.plan_manifests import minimal_plan
 
+from vector_operator.api.collection_tuning import TuningStatus
 from vector_operator.api.migrationplan import MigrationPlanSpec, MigrationPlanStatus
 from vector_operator.migration.history import BatchRecord
-from vector_operator.plugin import actions, cli, report, status_view
+from vector_operator.plugin import actions, cli, history_view, report, status_view, tuning_view
 from vector_operator.plugin.cluster import Cluster, PluginError
 from vector_operator.plugin.typed_objects import parsed
 
@@ -127,3 +128,132 @@ def test_context_and_kubeconfig_work_as_in_kubectl(tmp_path: Path) -> None:
     before = cli._parser().parse_args(["--context", "prod", "--kubeconfig", path, "status"])
     assert (after.context, after.kubeconfig) == (before.context, before.kubeconfig) == ("prod", path)
     assert cli._parser().parse_args(["status"]).context is None
+
+
+# -- re-indexes and tuning -----------------------------------------------------------------------------
+
+REINDEX = {
+    "state": "Copying",
+    "source": "nodes__v1",
+    "target": "nodes__v2",
+    "index": "HNSW/COSINE (M=16, efConstruction=200)",
+    "indexFingerprint": "abc",
+    "total": 6000,
+    "copied": 1500,
+    "vectorsPerSecond": 500.0,
+}
+
+
+def collection(**status: Any) -> dict[str, Any]:
+    return {
+        "kind": "VectorCollection",
+        "metadata": {"namespace": "search", "name": "nodes"},
+        "status": {"phase": "Reindexing", **status},
+    }
+
+
+def test_status_shows_a_reindex_copy_with_its_rate_and_time_left() -> None:
+    up_to_date = {
+        "type": "UpToDate",
+        "status": "False",
+        "reason": "Reindexing",
+        "message": "...",
+        "lastTransitionTime": "2026-11-30T10:00:00Z",
+    }
+    ready = {**up_to_date, "type": "Ready", "status": "True", "reason": "Serving"}
+    row = status_view.collection_row(collection(reindex=REINDEX, conditions=[ready, up_to_date]))
+    assert "reindex 1500/6000" in row.progress
+    assert "25%" in row.progress
+    assert row.rate == "500/s"
+    assert row.eta == "9s"
+    assert row.reason == "!Reindexing"  # what is under way, rather than Ready=True
+
+
+def test_history_lists_reindexes_and_the_policies_that_acted_on_them() -> None:
+    finished = {**REINDEX, "state": "Succeeded", "copied": 6000, "finishedAt": "2026-11-30T10:05:00Z"}
+    policy = {
+        "kind": "RollbackPolicy",
+        "metadata": {"namespace": "search", "name": "guard"},
+        "status": {
+            "executions": [
+                {
+                    "collection": "nodes",
+                    "phase": "PostCutover",
+                    "trigger": "searchLatencyP95Ms above 50",
+                    "metric": "searchLatencyP95Ms",
+                    "threshold": 50,
+                    "observedValue": 80,
+                    "steps": [{"action": "RevertAlias", "result": "Succeeded", "message": "..."}],
+                    "executedAt": "2026-11-30T10:06:00Z",
+                }
+            ]
+        },
+    }
+    found = history_view.entries([], [policy], "nodes", [collection(reindex=finished)])
+    assert [(e.what, e.plan) for e in found] == [
+        ("Rollback", "nodes (re-index)"),
+        ("Reindex", "nodes (re-index)"),
+    ]
+    assert (
+        "alias moved nodes__v1 -> nodes__v2 (HNSW/COSINE (M=16, efConstruction=200), 500 vectors/s)"
+        in found[1].detail
+    )
+    assert "RevertAlias Succeeded" in found[0].detail
+    assert history_view.entries([], [policy], "another", [collection(reindex=finished)]) == []
+
+
+def test_the_tuning_view_puts_the_current_and_the_best_side_by_side_and_lists_every_trial() -> None:
+    study = TuningStatus.model_validate(
+        {
+            "state": "Succeeded",
+            "fingerprint": "f",
+            "sampleSize": 19800,
+            "queries": 200,
+            "trialsDone": 2,
+            "ignoredParameters": ["IVF_SQ8.nlist"],
+            "trials": [
+                {
+                    "number": 0,
+                    "indexType": "IVF_SQ8",
+                    "params": {"nlist": 1024},
+                    "searchParams": {"nprobe": 16},
+                    "recallAtK": 0.8355,
+                    "searchLatencyP95Ms": 14.1,
+                },
+                {
+                    "number": 1,
+                    "indexType": "IVF_SQ8",
+                    "params": {"nlist": 1024},
+                    "searchParams": {"nprobe": 101},
+                    "recallAtK": 0.9915,
+                    "searchLatencyP95Ms": 14.9,
+                },
+            ],
+            "current": {
+                "indexType": "IVF_SQ8",
+                "params": {"nlist": 1024},
+                "searchParams": {"nprobe": 16},
+                "recallAtK": 0.8355,
+                "searchLatencyP95Ms": 14.1,
+            },
+            "best": {
+                "indexType": "IVF_SQ8",
+                "params": {"nlist": 1024},
+                "searchParams": {"nprobe": 101},
+                "recallAtK": 0.9915,
+                "searchLatencyP95Ms": 14.9,
+            },
+            "decision": "Recommended",
+            "message": "recommends IVF_SQ8 (nlist=1024, nprobe=101)",
+        }
+    )
+    text = tuning_view.render("nodes", study)
+    assert "study Succeeded, 2 trial(s) on 19800 vectors, 200 held-out queries" in text
+    assert "not searched (the server ignores them): IVF_SQ8.nlist" in text
+    assert "recommends IVF_SQ8 (nlist=1024, nprobe=101)" in text
+    current = next(line for line in text.splitlines() if line.startswith("current"))
+    best = next(line for line in text.splitlines() if line.startswith("best"))
+    assert all(word in current for word in ("nprobe=16", "0.8355"))
+    assert all(word in best for word in ("nprobe=101", "0.9915"))
+    assert "current" in next(line for line in text.splitlines() if line.startswith("0 "))
+    assert "no tuning study has run" in tuning_view.render("nodes", None)

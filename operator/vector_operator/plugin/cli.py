@@ -3,7 +3,8 @@ installs; kubectl finds it on PATH).
 
     kubectl vector status [-n NS | -A] [--watch]
     kubectl vector approve|promote|pause|resume|abort|retry|rollback PLAN [-n NS]
-    kubectl vector history [PLAN] [-n NS | -A]
+    kubectl vector history [PLAN | COLLECTION] [-n NS | -A]
+    kubectl vector tuning COLLECTION [-n NS]
     kubectl vector report PLAN -o FILE.png|FILE.html [-n NS]
     kubectl vector lint FILE [FILE ...]
 
@@ -22,7 +23,8 @@ from typing import Any
 import yaml
 
 from vector_operator.api.migrationplan import MigrationPlanSpec, MigrationPlanStatus
-from vector_operator.plugin import actions, history_view, status_view
+from vector_operator.api.vectorcollection import VectorCollectionStatus
+from vector_operator.plugin import actions, history_view, status_view, tuning_view
 from vector_operator.plugin.cluster import Cluster, PluginError
 from vector_operator.plugin.typed_objects import parsed
 
@@ -76,12 +78,21 @@ def _history(args: argparse.Namespace) -> int:
         cluster.items("MigrationPlan", args.all_namespaces),
         cluster.items("RollbackPolicy", args.all_namespaces),
         args.plan,
+        cluster.items("VectorCollection", args.all_namespaces),
     )
     if not entries:
-        print("no cutover or rollback recorded")
+        print("no cutover, re-index or rollback recorded")
     for entry in entries:
         where = f"{entry.namespace}/" if args.all_namespaces else ""
         print(f"{entry.time:%Y-%m-%d %H:%M:%S}  {entry.what:<8}  {where}{entry.plan}  {entry.detail}")
+    return 0
+
+
+def _tuning(args: argparse.Namespace) -> int:
+    cluster = _connect(args)
+    item = cluster.get("VectorCollection", args.collection)
+    status = parsed(VectorCollectionStatus, item, "status")
+    print(tuning_view.render(args.collection, status.tuning), end="")
     return 0
 
 
@@ -163,8 +174,10 @@ def _parser() -> argparse.ArgumentParser:
     }
     for name in actions.ACTIONS:
         scoped(name, texts[name]).add_argument("plan", help="the MigrationPlan")
-    history = scoped("history", "cutovers and rollbacks, newest first", True)
-    history.add_argument("plan", nargs="?", help="only this MigrationPlan")
+    history = scoped("history", "cutovers, re-indexes and rollbacks, newest first", True)
+    history.add_argument("plan", nargs="?", help="only this MigrationPlan (or VectorCollection's re-indexes)")
+    tuning = scoped("tuning", "a collection's latest tuning study: current vs best side by side, every trial")
+    tuning.add_argument("collection", help="the VectorCollection")
     report_parser = scoped("report", "draw a plan's throughput, encode time and coherence per batch")
     report_parser.add_argument("plan", help="the MigrationPlan")
     report_parser.add_argument("-o", "--output", required=True, help="FILE.png or FILE.html")
@@ -175,7 +188,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-HANDLERS: dict[str, Any] = {"status": _status, "history": _history, "report": _report, "lint": _lint}
+HANDLERS: dict[str, Any] = {
+    "status": _status,
+    "history": _history,
+    "tuning": _tuning,
+    "report": _report,
+    "lint": _lint,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

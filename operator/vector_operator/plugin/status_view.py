@@ -13,6 +13,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from vector_operator.api.collection_reindex import ReindexState
+from vector_operator.api.collection_tuning import TuningState
 from vector_operator.api.conditions import Condition, ConditionStatus
 from vector_operator.api.migrationplan import MigrationPlanStatus
 from vector_operator.api.vectorcollection import VectorCollectionStatus
@@ -80,19 +82,36 @@ def plan_row(item: dict[str, Any]) -> Row:
 
 
 def collection_row(item: dict[str, Any]) -> Row:
+    """Entities; while a re-index copies, its progress, copy rate and time left; while a tuning
+    study runs, its trials. The reason: UpToDate when it does not hold (a re-index, a migration
+    needed), else Ready."""
     status = parsed(VectorCollectionStatus, item, "status")
-    quality = status.quality
+    quality, reindex, tuning = status.quality, status.reindex, status.tuning
+    progress = f"{status.entity_count} entities" if status.entity_count is not None else NONE
+    rate = eta = NONE
+    if reindex is not None and reindex.state in (ReindexState.COPYING, ReindexState.VALIDATING):
+        fraction = reindex.copied / reindex.total if reindex.total else 1.0
+        progress = f"{bar(fraction)} reindex {reindex.copied}/{reindex.total}"
+        if reindex.vectors_per_second:
+            rate = f"{reindex.vectors_per_second:.0f}/s"
+            eta = duration_text(max(0, reindex.total - reindex.copied) / reindex.vectors_per_second)
+    elif tuning is not None and tuning.state is TuningState.RUNNING:
+        progress = f"tuning {tuning.trials_done} trials"
+    up_to_date = next((c for c in status.conditions or [] if c.type == "UpToDate"), None)
+    first = (
+        "UpToDate" if up_to_date is not None and up_to_date.status is not ConditionStatus.TRUE else "Ready"
+    )
     return Row(
         namespace=item["metadata"]["namespace"],
         kind="VectorCollection",
         name=item["metadata"]["name"],
         phase=status.phase.value if status.phase else "Pending",
-        progress=f"{status.entity_count} entities" if status.entity_count is not None else NONE,
-        rate=NONE,
-        eta=NONE,
+        progress=progress,
+        rate=rate,
+        eta=eta,
         coherence=f"{quality.coherence:.3f}" if quality and quality.coherence is not None else NONE,
         lag=NONE,
-        reason=_reason(status.conditions, "Ready"),
+        reason=_reason(status.conditions, first),
     )
 
 
