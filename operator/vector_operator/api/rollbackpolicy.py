@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -131,6 +131,23 @@ class Trigger(ApiModel):
     PostCutover (the postCutoverWindow after the alias swing). Omitted: all of them."""
 
 
+def _object_names(field: str, kind: str) -> Any:
+    """An optional set of at most 64 object names of ``kind`` in the policy's namespace."""
+    return Field(
+        default=None,
+        max_length=64,
+        json_schema_extra=merged(
+            list_type("set"),
+            validations(
+                Rule(
+                    rule=f"self.all(n, n.matches('{OBJECT_NAME_PATTERN}'))",
+                    message=f"{field} must be {kind} names: lowercase letters, digits, '-' and '.'",
+                )
+            ),
+        ),
+    )
+
+
 class RollbackPolicySpec(ApiModel):
     """Which MigrationPlans the policy guards, when it fires and what it does."""
 
@@ -155,33 +172,12 @@ class RollbackPolicySpec(ApiModel):
 
     selector: LabelSelector | None = None
     """Guard the MigrationPlans in this namespace whose labels match. {} matches all of them."""
-    plan_names: list[Annotated[str, Field(max_length=253)]] | None = Field(
-        default=None,
-        max_length=64,
-        json_schema_extra=merged(
-            list_type("set"),
-            validations(
-                Rule(
-                    rule=f"self.all(n, n.matches('{OBJECT_NAME_PATTERN}'))",
-                    message="planNames must be MigrationPlan names: lowercase letters, digits, '-' and '.'",
-                )
-            ),
-        ),
+    plan_names: list[Annotated[str, Field(max_length=253)]] | None = _object_names(
+        "planNames", "MigrationPlan"
     )
     """Guard these MigrationPlans of this namespace, by name (in addition to selector)."""
-    collection_names: list[Annotated[str, Field(max_length=253)]] | None = Field(
-        default=None,
-        max_length=64,
-        json_schema_extra=merged(
-            list_type("set"),
-            validations(
-                Rule(
-                    rule=f"self.all(n, n.matches('{OBJECT_NAME_PATTERN}'))",
-                    message="collectionNames must be VectorCollection names: lowercase letters, digits, '-' "
-                    "and '.'",
-                )
-            ),
-        ),
+    collection_names: list[Annotated[str, Field(max_length=253)]] | None = _object_names(
+        "collectionNames", "VectorCollection"
     )
     """Guard the re-indexes of these VectorCollections of this namespace, by name. Their
     searchLatencyP95Ms and recallAtK triggers are evaluated on the new index's validation

@@ -15,10 +15,10 @@ from vector_operator.api.collection_tuning import (
     TuningStatus,
 )
 from vector_operator.milvus.tuning_bench import Sample, TuningBench
-from vector_operator.tuning.outcome import Outcome, candidate_of, conclude, measured
+from vector_operator.tuning.outcome import Outcome, candidate_of, conclude
 from vector_operator.tuning.scoring import best_trial, pareto_front
 from vector_operator.tuning.search_space import Candidate, SearchSpace
-from vector_operator.tuning.study import Study, record
+from vector_operator.tuning.study import Study, measured, record
 
 
 def _parameters(found: TunedParameters) -> TunedParameters:

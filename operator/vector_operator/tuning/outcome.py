@@ -12,7 +12,7 @@ from vector_operator.api.collection_tuning import (
     TuningSpec,
     TuningTrial,
 )
-from vector_operator.tuning.scoring import Measurement, improves
+from vector_operator.tuning.scoring import improves
 from vector_operator.tuning.search_space import Candidate
 
 
@@ -22,17 +22,6 @@ class Outcome:
     applied: TunedParameters | None
     message: str
     event: str  # the Event's reason
-
-
-def measured(candidate: Candidate, figures: Measurement) -> TunedParameters:
-    return TunedParameters(
-        index_type=candidate.index_type,
-        params=dict(candidate.params),
-        search_params=dict(candidate.search_params),
-        recall_at_k=None if figures.recall_at_k is None else round(figures.recall_at_k, 4),
-        search_latency_p50_ms=None if figures.p50_ms is None else round(figures.p50_ms, 3),
-        search_latency_p95_ms=None if figures.p95_ms is None else round(figures.p95_ms, 3),
-    )
 
 
 def candidate_of(trial: TuningTrial | TunedParameters) -> Candidate:

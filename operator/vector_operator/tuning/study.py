@@ -10,7 +10,12 @@ from collections.abc import Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from vector_operator.api.collection_tuning import TuningObjectiveKind, TuningSpec, TuningTrial
+from vector_operator.api.collection_tuning import (
+    TunedParameters,
+    TuningObjectiveKind,
+    TuningSpec,
+    TuningTrial,
+)
 from vector_operator.tuning.scoring import Measurement
 from vector_operator.tuning.search_space import Candidate, SearchSpace
 
@@ -80,16 +85,23 @@ class Study:
         return record(number, candidate, measured, self.spec.objective.max_search_p95_ms)
 
 
-def record(number: int, candidate: Candidate, measured: Measurement, budget_ms: float) -> TuningTrial:
-    """A measured candidate as a row of the status's trial table."""
-    return TuningTrial(
-        number=number,
+def measured(candidate: Candidate, figures: Measurement) -> TunedParameters:
+    """A candidate and its figures in the status's terms (rounded: status is for humans)."""
+    return TunedParameters(
         index_type=candidate.index_type,
         params=dict(candidate.params),
         search_params=dict(candidate.search_params),
-        recall_at_k=None if measured.recall_at_k is None else round(measured.recall_at_k, 4),
-        search_latency_p50_ms=None if measured.p50_ms is None else round(measured.p50_ms, 3),
-        search_latency_p95_ms=None if measured.p95_ms is None else round(measured.p95_ms, 3),
-        feasible=measured.p95_ms is not None and measured.p95_ms <= budget_ms,
-        failure=None if measured.failure is None else measured.failure[:500],
+        recall_at_k=None if figures.recall_at_k is None else round(figures.recall_at_k, 4),
+        search_latency_p50_ms=None if figures.p50_ms is None else round(figures.p50_ms, 3),
+        search_latency_p95_ms=None if figures.p95_ms is None else round(figures.p95_ms, 3),
+    )
+
+
+def record(number: int, candidate: Candidate, figures: Measurement, budget_ms: float) -> TuningTrial:
+    """A measured candidate as a row of the status's trial table."""
+    return TuningTrial(
+        **dict(measured(candidate, figures)),
+        number=number,
+        feasible=figures.p95_ms is not None and figures.p95_ms <= budget_ms,
+        failure=None if figures.failure is None else figures.failure[:500],
     )
