@@ -105,7 +105,8 @@ def tune(milvus: MilvusCollections, index_type: str, trials: int, queries: int) 
         scratch = scratch_names(ALIAS)[0]
         bench.fill(scratch, sample)
         support = milvus.index_support()
-        ignored = {index_type: support.ignores(index_type)} if support.ignores(index_type) else {}
+        ignores = support.ignores(index_type) if support is not None else ()
+        ignored = {index_type: ignores} if ignores else {}
         space = SearchSpace(
             [index_type], None, tuning.objective.k, DIMENSION, sample.size, ignored=ignored, current=defaults
         )

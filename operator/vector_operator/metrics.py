@@ -182,6 +182,11 @@ class OperatorMetrics:
                 if labels[:2] == (namespace, name):
                     metric.remove(*labels)
 
+    def forget_entities(self, namespace: str, name: str, collection: str) -> None:
+        """Removes the entity count of a physical collection that no longer serves the alias."""
+        if (namespace, name, collection) in self.entities._metrics:
+            self.entities.remove(namespace, name, collection)
+
     def forget_plan(self, namespace: str, plan: str) -> None:
         """Removes a deleted plan's series (its counters would otherwise be exported forever)."""
         for metric in (

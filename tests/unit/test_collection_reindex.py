@@ -79,11 +79,13 @@ def test_an_interrupted_copy_resumes_after_the_last_key_it_recorded() -> None:
     assert step.resumed
     assert (step.status.target, step.status.copied, step.status.resume_after) == ("nodes__v3", 2000, "1999")
     assert step.status.resumes == 1
-    # Also one interrupted while it validated: the copy goes on (nothing left to copy) and validates again.
+    assert (step.discard, step.replaced) == (None, None)
+    # One interrupted while it validated validates again, without copying (nor counting a resume).
     validating = next_step(situation(running(state=ReindexState.VALIDATING)))
     assert isinstance(validating, Copy)
     assert validating.resumed
-    assert validating.status.state is ReindexState.COPYING
+    assert validating.status.state is ReindexState.VALIDATING
+    assert validating.status.resumes == 0
 
 
 def test_a_different_index_abandons_the_unfinished_copy_and_starts_anew() -> None:
@@ -145,15 +147,37 @@ def test_a_copy_takes_over_only_when_complete_identical_and_good_enough(
     assert (failure.split(":")[0] if failure else None) == reason
 
 
-def test_the_replaced_collection_goes_after_its_retention_only() -> None:
+def test_what_a_reindex_left_goes_after_its_retention_only() -> None:
     done = running(state=ReindexState.SUCCEEDED, finished_at=NOW)
     names = ("nodes__v2", "nodes__v3")
     day = datetime.timedelta(hours=24)
-    assert previous_to_retire(done, "nodes__v3", names, (), NOW + datetime.timedelta(hours=23), day) is None
-    assert previous_to_retire(done, "nodes__v3", names, (), NOW + day, day) == "nodes__v2"
-    # Never the one that serves (a rollback moved the alias back), never while a plan works.
-    assert previous_to_retire(done, "nodes__v2", names, (), NOW + day, day) is None
-    assert previous_to_retire(done, "nodes__v3", names, ("backfill",), NOW + day, day) is None
+    assert previous_to_retire(done, "nodes__v3", names, NOW + datetime.timedelta(hours=23), day) is None
+    assert previous_to_retire(done, "nodes__v3", names, NOW + day, day) == "nodes__v2"
+    # Never the one that serves (something moved the alias back).
+    assert previous_to_retire(done, "nodes__v2", names, NOW + day, day) is None
+    # A copy a RollbackPolicy reverted is kept for a look, then goes too.
+    reverted = running(state=ReindexState.ROLLED_BACK, finished_at=NOW)
+    assert previous_to_retire(reverted, "nodes__v2", names, NOW + day, day) == "nodes__v3"
+    failed = running(state=ReindexState.FAILED, finished_at=NOW)
+    assert previous_to_retire(failed, "nodes__v2", names, NOW + day, day) is None  # dropped when it failed
+
+
+def test_a_failed_copy_is_never_discarded_by_name_later_and_a_twice_replaced_collection_goes() -> None:
+    """A failed copy was dropped when it failed; its name may have been reused since (a
+    MigrationPlan's new collection): the next re-index must not drop that."""
+    failed = running(
+        state=ReindexState.FAILED, message="RecallBelowMinimum: ...", source="nodes__v1", target="nodes__v2"
+    )
+    other = IndexLayout("IVF_FLAT", "COSINE", {"nlist": 128})
+    step = next_step(situation(failed, index=other, serving="nodes__v3", names=("nodes__v2", "nodes__v3")))
+    assert isinstance(step, Copy)
+    assert step.discard is None
+    assert step.status.target == "nodes__v4"
+    # After a successful re-index, the next one drops what the first replaced (two versions back).
+    done = running(state=ReindexState.SUCCEEDED, source="nodes__v1", target="nodes__v2")
+    again = next_step(situation(done, index=other, serving="nodes__v2", names=("nodes__v1", "nodes__v2")))
+    assert isinstance(again, Copy)
+    assert (again.replaced, again.discard) == ("nodes__v1", None)
 
 
 def test_up_to_date_says_how_far_the_copy_is_and_why_it_failed() -> None:

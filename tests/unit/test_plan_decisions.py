@@ -154,6 +154,15 @@ def test_a_plan_waits_for_a_reindex_and_refuses_an_index_the_server_does_not_bui
     assert waiting.effects == []
     assert waiting.status.new_physical_collection is None  # the re-index takes the next name first
 
+    # The copy's progress is written at once, before any condition: it is enough to wait on.
+    copying = dataclasses.replace(TARGET, reindexing="articles__v3 (HNSW/COSINE (M=16))")
+    assert (
+        condition(
+            step(status(phase="Preparing"), milvus=milvus_view(V1, V1), target=copying), "Progressing"
+        ).reason
+        == "TargetReindexing"
+    )
+
     unsupported = dataclasses.replace(
         TARGET, conditions=(ready(), ready("Indexed", "IndexTypeUnsupported", holds=False))
     )

@@ -8,6 +8,7 @@ import datetime
 import numpy as np
 import pytest
 
+from vector_operator.api.collection_reindex import ReindexStatus
 from vector_operator.api.collection_tuning import (
     TunedParameters,
     TuningDecision,
@@ -18,10 +19,17 @@ from vector_operator.api.collection_tuning import (
 )
 from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.collection.milvus_layout import layout_of
+from vector_operator.collection.tuning_condition import tuned_condition
 from vector_operator.tuning import schedule
 from vector_operator.tuning.outcome import conclude
 from vector_operator.tuning.scoring import Measurement, best_trial, exact_neighbours, pareto_front, recall
-from vector_operator.tuning.search_space import Candidate, SearchSpace, pq_m_choices, tuned_types
+from vector_operator.tuning.search_space import (
+    Candidate,
+    SearchSpace,
+    pq_m_choices,
+    seed_defaults,
+    tuned_types,
+)
 from vector_operator.tuning.study import Study, record
 
 NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
@@ -255,3 +263,64 @@ def test_a_build_parameter_the_server_ignores_is_not_searched() -> None:
     for candidate in draws(space, 20):
         assert candidate.params == {"nlist": 1024}  # kept: Milvus wants a value
         assert 1 <= candidate.search_params["nprobe"] <= 256  # not cut to an nlist that means nothing
+
+
+def test_recall_ties_across_index_types_are_broken_by_latency_not_by_unrelated_parameters() -> None:
+    hnsw = trial(
+        1, 0.99, 9.0, indexType="HNSW", params={"M": 16, "efConstruction": 64}, searchParams={"ef": 20}
+    )
+    ivf = trial(2, 0.9902, 4.0, searchParams={"nprobe": 64})
+    best = best_trial([hnsw, ivf], 50.0)
+    assert best is not None
+    assert best.number == 2
+
+
+def test_the_seed_defaults_are_drawn_as_the_space_would_draw_them() -> None:
+    current = Candidate("IVF_SQ8", {"nlist": 256}, {"nprobe": 8})
+    plain = SearchSpace(["IVF_SQ8"], None, k=10, dimension=384, sample_size=20000, current=current)
+    assert seed_defaults("IVF_SQ8", plain) == Candidate("IVF_SQ8", {"nlist": 1024}, {"nprobe": 16})
+    ignoring = SearchSpace(
+        ["IVF_SQ8"],
+        None,
+        k=10,
+        dimension=384,
+        sample_size=20000,
+        ignored={"IVF_SQ8": ("nlist",)},
+        current=current,
+    )
+    assert seed_defaults("IVF_SQ8", ignoring) == Candidate("IVF_SQ8", {"nlist": 256}, {"nprobe": 16})
+    assert seed_defaults("FLAT", plain) is None
+
+
+def test_a_resumed_study_skips_recorded_trials_outside_todays_ranges() -> None:
+    spec = tuning(trials=6)
+    wide = SearchSpace(["IVF_SQ8"], None, k=10, dimension=16, sample_size=40000)
+    narrow = SearchSpace(["IVF_SQ8"], None, k=10, dimension=16, sample_size=400)  # nlist at most 50 now
+    current = Candidate("IVF_SQ8", {"nlist": 1024}, {"nprobe": 16})
+    recorded = [record(0, current, synthetic(current), 20), record(1, current, synthetic(current), 20)]
+    outside = Study(spec, narrow, recorded)
+    assert len(outside.study.trials) == 0  # nlist 1024 does not fit: left out of the sampler's memory
+    assert len(Study(spec, wide, recorded).study.trials) == 1
+
+
+def test_the_tuned_condition_follows_the_reindex_that_applies_the_study() -> None:
+    finished = NOW
+    study = TuningStatus(
+        state=TuningState.SUCCEEDED, fingerprint="f", decision=TuningDecision.REINDEXING, finished_at=finished
+    )
+
+    def reindex(state: str, started: datetime.datetime) -> ReindexStatus:
+        return ReindexStatus.model_validate(
+            {"state": state, "source": "a", "target": "b", "index": "HNSW", "indexFingerprint": "x",
+             "startedAt": started.isoformat()}
+        )  # fmt: skip
+
+    later = finished + datetime.timedelta(seconds=5)
+    assert tuned_condition(study, 20).reason == "Reindexing"
+    assert tuned_condition(study, 20, reindex("Copying", later)).reason == "Reindexing"
+    assert tuned_condition(study, 20, reindex("Succeeded", later)).reason == "Reindexed"
+    assert tuned_condition(study, 20, reindex("Failed", later)).reason == "ReindexFailed"
+    # A re-index from before the study is not its doing.
+    earlier = finished - datetime.timedelta(hours=1)
+    assert tuned_condition(study, 20, reindex("Succeeded", earlier)).reason == "Reindexing"
+    assert tuned_condition(None, 20).reason == "TuningPending"

@@ -22,12 +22,12 @@ class ReindexSpec(ApiModel):
     operator drops it, e.g. 24h or 30m."""
     validation_sample_size: int = Field(default=200, ge=1, le=10000)
     """Stored rows compared field by field between the two collections, and used as queries for
-    recall@k of the new index against exhaustive search."""
+    recall@10 of the new index against exact search (every stored vector scored)."""
     max_vectors_per_second: int | None = Field(default=None, ge=1, le=10_000_000)
     """Cap the copy's rate to spare a busy Milvus; omitted: as fast as Milvus takes it."""
     min_recall_at_k: float | None = Field(default=None, ge=0, le=1)
-    """Refuse the swing when the new index's recall@10 (against exhaustive search, on the sample)
-    is below this; omitted: recorded, never refused."""
+    """Refuse the swing when the new index's recall@10 (against exact search, on the sample) is
+    below this; omitted: recorded, never refused."""
 
 
 class ReindexState(StrEnum):
@@ -67,7 +67,7 @@ class ReindexStatus(ApiModel):
     vectors_per_second: float | None = Field(default=None, ge=0)
     """Copy rate: copied / copySeconds."""
     recall_at_k: float | None = Field(default=None, ge=0, le=1)
-    """recall@10 of the new index against exhaustive search, on the validation sample."""
+    """recall@10 of the new index against exact search, on the validation sample."""
     started_at: datetime | None = None
     """When the re-index started."""
     finished_at: datetime | None = None

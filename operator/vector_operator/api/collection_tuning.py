@@ -209,6 +209,9 @@ class TuningStatus(ApiModel):
     with the best at the end."""
     best: TunedParameters | None = None
     """The best trial, re-measured side by side with the current parameters at the end."""
+    seed_defaults: TunedParameters | None = None
+    """The seed's defaults for the index type (IVF: nlist 1024, nprobe 16; HNSW: M 16,
+    efConstruction 200, ef 64), measured as a trial of the study like the others."""
     decision: TuningDecision | None = None
     """Recommended, AppliedSearchParams, Reindexing or KeptCurrent."""
     applied: TunedParameters | None = None

@@ -51,6 +51,7 @@ class ObservedPhysical:
 class ObservedMilvus:
     physicals: dict[str, ObservedPhysical]  # the alias's own `<alias>__v<N>` collections
     alias_target: str | None  # what the alias points at now, ours or not
+    scratch: tuple[str, ...] = ()  # a tuning study's scratch collections that exist
 
 
 @dataclass(frozen=True)

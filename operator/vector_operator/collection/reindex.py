@@ -20,7 +20,7 @@ from vector_operator.status_conditions import ConditionUpdate
 RETRY_AFTER = datetime.timedelta(minutes=5)
 """A re-index that failed for a reason that may pass (the source changed during the copy) starts
 again this long after."""
-RETRYABLE = ("CountMismatch", "RowsDiffer")
+RETRYABLE = ("CountMismatch", "RowsDiffer", "PlanStarted")
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,13 @@ class ReindexSituation:
 
 @dataclass(frozen=True)
 class Copy:
-    """Copy (from the start, or on from ``status.resumeAfter``) into ``status.target``."""
+    """Copy (from the start, or on from ``status.resumeAfter``) into ``status.target``, then
+    validate; a re-index interrupted while it validated goes straight to validation."""
 
     status: ReindexStatus
     resumed: bool
-    discard: str | None = None  # an abandoned re-index's collection, dropped first
+    discard: str | None = None  # an abandoned re-index's copy, dropped first
+    replaced: str | None = None  # what the last re-index replaced, still kept: it is two versions back now
 
 
 @dataclass(frozen=True)
@@ -67,9 +69,8 @@ def next_step(situation: ReindexSituation) -> Copy | Hold:
         and previous.source == situation.serving
     )
     if previous is not None and same and previous.state in (ReindexState.COPYING, ReindexState.VALIDATING):
-        resumed = previous.model_copy(
-            update={"state": ReindexState.COPYING, "resumes": previous.resumes + 1, "message": None}
-        )
+        copying = previous.state is ReindexState.COPYING
+        resumed = previous.model_copy(update={"resumes": previous.resumes + int(copying), "message": None})
         return Copy(resumed, resumed=True)
     if previous is not None and same and previous.state is ReindexState.ROLLED_BACK:
         return Hold(
@@ -81,15 +82,25 @@ def next_step(situation: ReindexSituation) -> Copy | Hold:
         retry_at = (previous.finished_at or situation.now) + RETRY_AFTER
         if previous.message is None or not previous.message.startswith(RETRYABLE) or situation.now < retry_at:
             return Hold("ReindexFailed", f"re-index to {previous.index} failed: {previous.message}")
-    discard = None
+    discard = replaced = None
+    if previous is not None and previous.target != situation.serving and previous.target in situation.names:
+        # Only a copy this re-index made and never served or dropped: a failed copy was dropped
+        # already, and its name may since belong to a MigrationPlan's collection.
+        unfinished = previous.state in (
+            ReindexState.COPYING,
+            ReindexState.VALIDATING,
+            ReindexState.ROLLED_BACK,
+        )
+        if unfinished and previous.source == situation.serving:
+            discard = previous.target
     if (
         previous is not None
-        and previous.state is not ReindexState.SUCCEEDED
-        and previous.target != situation.serving
-        and previous.target in situation.names
+        and previous.state is ReindexState.SUCCEEDED
+        and previous.target == situation.serving
+        and previous.source in situation.names
     ):
-        discard = previous.target
-    names = [n for n in situation.names if n != discard]
+        replaced = previous.source
+    names = [n for n in situation.names if n not in (discard, replaced)]
     fresh = ReindexStatus(
         state=ReindexState.COPYING,
         source=situation.serving,
@@ -99,7 +110,7 @@ def next_step(situation: ReindexSituation) -> Copy | Hold:
         total=situation.entities,
         started_at=situation.now.replace(microsecond=0),
     )
-    return Copy(fresh, resumed=False, discard=discard)
+    return Copy(fresh, resumed=False, discard=discard, replaced=replaced)
 
 
 @dataclass(frozen=True)
@@ -140,16 +151,15 @@ def previous_to_retire(
     status: ReindexStatus | None,
     serving: str,
     names: Collection[str],
-    active_plans: Sequence[str],
     now: datetime.datetime,
     retention: datetime.timedelta,
 ) -> str | None:
-    """The collection a re-index replaced, once its retention passed; None while it is kept."""
-    if status is None or status.state is not ReindexState.SUCCEEDED or status.finished_at is None:
+    """Once the retention passed: the collection a re-index replaced, or the copy a RollbackPolicy
+    reverted; None while it is kept (or when it serves)."""
+    if status is None or status.finished_at is None or now < status.finished_at + retention:
         return None
-    if status.source == serving or status.source not in names or active_plans:
-        return None
-    return status.source if now >= status.finished_at + retention else None
+    kept = {ReindexState.SUCCEEDED: status.source, ReindexState.ROLLED_BACK: status.target}.get(status.state)
+    return kept if kept is not None and kept != serving and kept in names else None
 
 
 def condition(status: ReindexStatus) -> ConditionUpdate:

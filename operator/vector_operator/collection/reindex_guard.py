@@ -1,9 +1,10 @@
 """RollbackPolicies watching a VectorCollection's re-index (spec.collectionNames): when one of their
 searchLatencyP95Ms or recallAtK triggers fires on the new index's validation, the copy is dropped
-before it serves (Abort, DropPartialCollection); when one fires on a canary probe within the
-policy's postCutoverWindow after the swing, RevertAlias points the alias back at the collection
-the re-index replaced (it is kept at least that long). Each firing is recorded once, in the policy's
-status and in ``status.reindex.fired``. Pure: the controller observes and acts."""
+before it serves (Abort, DropPartialCollection, or RevertAlias: the alias stays); when one fires on
+a canary probe within the policy's postCutoverWindow after the swing, RevertAlias points the alias
+back at the collection the re-index replaced (it is kept at least that long). Each firing is
+recorded once, in the policy's status and in ``status.reindex.fired``. Pure: the controller
+observes and acts."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from vector_operator.api.rollbackpolicy import (
 from vector_operator.rollback.triggers import crosses, describe, parse_duration
 
 REINDEX_METRICS = (TriggerMetric.SEARCH_LATENCY_P95_MS, TriggerMetric.RECALL_AT_K)
-STOPS_THE_COPY = (RollbackAction.ABORT, RollbackAction.DROP_PARTIAL_COLLECTION)
+STOPS_THE_COPY = (RollbackAction.ABORT, RollbackAction.DROP_PARTIAL_COLLECTION, RollbackAction.REVERT_ALIAS)
+"""Before the swing, RevertAlias means what it means after: the alias stays where it was."""
 
 
 @dataclass(frozen=True)
@@ -79,22 +81,13 @@ def steps_before_swing(fired: Firing) -> list[ActionStep]:
     """What each of the policy's actions did when it fired on the validation of the copy."""
     steps = []
     for action in fired.guard.spec.actions:
-        if action in STOPS_THE_COPY:
-            steps.append(
-                ActionStep(
-                    action=action,
-                    result=StepResult.SUCCEEDED,
-                    message="the copy was dropped before it served",
-                )
-            )
-        elif action is RollbackAction.REVERT_ALIAS:
-            steps.append(
-                ActionStep(action=action, result=StepResult.SKIPPED, message="the alias never moved")
-            )
+        if action is RollbackAction.REVERT_ALIAS:
+            result, message = StepResult.SUCCEEDED, "the alias stays where it was"
+        elif action in STOPS_THE_COPY:
+            result, message = StepResult.SUCCEEDED, "the copy was dropped before it served"
         else:
-            steps.append(
-                ActionStep(action=action, result=StepResult.SKIPPED, message="a re-index does not pause")
-            )
+            result, message = StepResult.SKIPPED, "a re-index does not pause"
+        steps.append(ActionStep(action=action, result=result, message=message))
     return steps
 
 

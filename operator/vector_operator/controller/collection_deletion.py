@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from vector_operator.api.vectorcollection import DeletionPolicy, VectorCollectionSpec
 from vector_operator.collection.ownership import Owner
+from vector_operator.collection.physical_names import scratch_names
 from vector_operator.controller.context import OperatorContext
 from vector_operator.kube.secrets import SecretReader, SecretUnavailable
 from vector_operator.milvus.collections import MilvusCollections
@@ -33,6 +34,7 @@ def delete_collection(
     alias = spec.collection_name
     context.metrics.forget_collection(uid, namespace, name)
     if spec.deletion_policy == DeletionPolicy.RETAIN:
+        _drop_scratch(context, spec, Owner(namespace, name, uid), logger)
         context.forget(uid)
         kopf.info(
             body,
@@ -61,6 +63,19 @@ def delete_collection(
     message = f"deletionPolicy Delete: dropped {what} (those this VectorCollection owns)"
     logger.info(message)
     kopf.info(body, reason="Deleted", message=message)
+
+
+def _drop_scratch(
+    context: OperatorContext, spec: VectorCollectionSpec, owner: Owner, logger: logging.Logger | kopf.Logger
+) -> None:
+    """A tuning study's scratch collections are no data of anyone's: they go even with Retain."""
+    try:
+        endpoint = _deletion_endpoint(context, spec, owner.uid, owner.namespace, logger)
+        milvus = MilvusCollections(context.clients, endpoint, context.metrics.observe_milvus_call)
+        for name in scratch_names(spec.collection_name):
+            milvus.drop(name, owner)
+    except (MilvusUnavailable, SecretUnavailable, MilvusNotConfigured) as error:
+        logger.warning(f"could not drop the tuning scratch collections of {spec.collection_name}: {error}")
 
 
 def _deletion_endpoint(

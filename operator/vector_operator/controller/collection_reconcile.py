@@ -15,7 +15,7 @@ import kopf
 from pydantic import ValidationError
 
 from vector_operator.api.collection_reindex import ReindexState, ReindexStatus
-from vector_operator.api.collection_tuning import TuningStatus
+from vector_operator.api.collection_tuning import TuningState, TuningStatus
 from vector_operator.api.rollbackpolicy import Execution, GuardedPhase, RollbackAction, TriggerMetric
 from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.collection import reindex, reindex_guard
@@ -97,6 +97,7 @@ class _Reconcile:
         self._active_plans: list[str] | None = None
         self._guards: tuple[Guard, ...] | None = None
         self.reindex_changed = False  # status.reindex changed outside a re-index run
+        self.swung = False  # the alias moved to a re-index's copy in this reconcile
         self.copy_dropped = False  # a policy dropped the copy after reverting the alias
 
     def active_plans(self) -> list[str]:
@@ -162,35 +163,63 @@ class _Reconcile:
             now=self.now,
         )
         reindexer = Reindexer(
-            milvus,
-            self.layout,
-            self.me,
-            self.spec.reindex,
-            self.context.settings.copy_page_size,
-            self.report_reindex,
-            self.post,
-            self.guards,
-            self.record,
-            self.name,
-            logger,
+            milvus=milvus,
+            layout=self.layout,
+            owner=self.me,
+            spec=self.spec.reindex,
+            page_size=self.context.settings.copy_page_size,
+            report=self.report_reindex,
+            announce=self.post,
+            guards=self.guards,
+            record=self.record,
+            collection=self.name,
+            active_plans=lambda: plans.active_plans(self.context.custom, self.namespace, self.name),
+            logger=logger,
         )
         run = reindexer.run(situation)
         self.reindex_status = run.status
+        self.swung = run.swung
         return run
 
     def retire(self, milvus: MilvusCollections, observed: ObservedMilvus) -> str | None:
-        """Drops the collection a re-index replaced once its retention passed."""
-        status = self.reindex_status
-        if status is None or status.state is not ReindexState.SUCCEEDED or observed.alias_target is None:
-            return None
+        """Drops what a re-index left for a while (the collection it replaced, or a copy a
+        RollbackPolicy reverted) once the retention, and every watching policy's window, passed."""
+        status, serving, names = self.reindex_status, observed.alias_target, tuple(observed.physicals)
+        retention = parse_duration(self.spec.reindex.retention)
+        if serving is None or reindex.previous_to_retire(status, serving, names, self.now, retention) is None:
+            return None  # decided without listing the policies, on most reconciles
         windows = [parse_duration(guard.spec.post_cutover_window) for guard in self.guards()]
-        retention = max([parse_duration(self.spec.reindex.retention), *windows])  # RevertAlias needs it
-        retire = reindex.previous_to_retire(
-            status, observed.alias_target, tuple(observed.physicals), (), self.now, retention
-        )
+        retire = reindex.previous_to_retire(status, serving, names, self.now, max([retention, *windows]))
         if retire is None or self.active_plans():
             return None
         return retire if milvus.drop(retire, self.me) else None
+
+    def sweep_scratch(self, milvus: MilvusCollections, observed: ObservedMilvus) -> None:
+        """Drops a tuning study's scratch collections when no study runs (one was cut short and
+        spec.tuning removed since, so no daemon is left to drop them)."""
+        running = self.tuning_status is not None and self.tuning_status.state is TuningState.RUNNING
+        if observed.scratch and (self.spec.tuning is None or not running):
+            for name in observed.scratch:
+                milvus.drop(name, self.me)
+
+    def finish_interrupted_swing(self, observed: ObservedMilvus) -> None:
+        """A re-index whose operator stopped between the alias swing and recording it: the alias
+        shows it swung, so it succeeded."""
+        status = self.reindex_status
+        unfinished = (ReindexState.COPYING, ReindexState.VALIDATING)
+        if status is None or status.state not in unfinished or observed.alias_target != status.target:
+            return
+        status = self.fresh_reindex_status()
+        if status is None or status.state not in unfinished or observed.alias_target != status.target:
+            return
+        status.state = ReindexState.SUCCEEDED
+        status.finished_at = self.now.replace(microsecond=0)
+        status.message = (
+            f"alias {self.spec.collection_name} serves {status.target} ({status.index}); the operator stopped"
+            " just after the swing"
+        )
+        self.reindex_changed = self.swung = True
+        self.report_reindex(status)
 
     def guards(self) -> tuple[Guard, ...]:
         if self._guards is None:
@@ -241,11 +270,13 @@ class _Reconcile:
         return reverted is not None
 
     def converge(
-        self, milvus: MilvusCollections, support: IndexSupport, logger: logging.Logger | kopf.Logger
+        self, milvus: MilvusCollections, support: IndexSupport | None, logger: logging.Logger | kopf.Logger
     ) -> tuple[Plan, ObservedMilvus, ReindexRun | None, str | None]:
         """Makes Milvus serve the spec: steps, a re-index, the retirement of a replaced collection."""
         alias = self.spec.collection_name
         observed = milvus.observe(alias)
+        self.finish_interrupted_swing(observed)
+        self.sweep_scratch(milvus, observed)
         recorded = self.status.get("physicalCollection")
         plan = plan_reconciliation(self.layout, alias, recorded, observed, self.me, support)
         for step in plan.steps:
@@ -269,7 +300,8 @@ class _Reconcile:
             plan.notices.append(
                 Notice(
                     "PreviousCollectionDropped",
-                    f"dropped {retired}, replaced by a re-index {self.spec.reindex.retention} ago",
+                    f"dropped {retired}, left by a re-index: its retention (reindex.retention, and the"
+                    " postCutoverWindow of every RollbackPolicy watching) passed",
                 )
             )
         return plan, observed, reindex_run, retired
@@ -309,7 +341,9 @@ class _Reconcile:
         if (update := self.up_to_date(plan, run)) is not None:
             assessment.conditions[:] = [u for u in assessment.conditions if u.type != "UpToDate"] + [update]
         if self.spec.tuning is not None:
-            assessment.conditions.append(tuned_condition(self.tuning_status, self.spec.tuning.trials))
+            assessment.conditions.append(
+                tuned_condition(self.tuning_status, self.spec.tuning.trials, self.reindex_status)
+            )
         serving = any(u.type == "Ready" and u.status == "True" for u in assessment.conditions)
         latency = None
         if probe and serving and physical is not None:
@@ -340,15 +374,18 @@ class _Reconcile:
         if status is None or (outcome.reindex is None and not self.reindex_changed):
             return
         patch.status["reindex"] = _document(status)
-        if status.state is ReindexState.ROLLED_BACK and self.reindex_changed:
+        alias = self.spec.collection_name
+        reverted = status.state is ReindexState.ROLLED_BACK and self.reindex_changed
+        if reverted:
             # The alias just went back: the copy is what served before, unless a policy dropped it.
             patch.status["previousPhysicalCollection"] = None if self.copy_dropped else status.target
-        if outcome.reindex is not None and outcome.reindex.swung:
+            metrics.alias_swaps.labels(self.namespace, alias, "revert").inc()
+        if self.swung:
             patch.status["previousPhysicalCollection"] = status.source
-            metrics.alias_swaps.labels(self.namespace, self.spec.collection_name, "reindex").inc()
+            metrics.alias_swaps.labels(self.namespace, alias, "reindex").inc()
             metrics.reindex_progress.labels(self.namespace, self.name, "copied").set(status.copied)
-        if status.state is ReindexState.ROLLED_BACK and self.reindex_changed:
-            metrics.alias_swaps.labels(self.namespace, self.spec.collection_name, "revert").inc()
+        if reverted or self.swung:  # the entity count belongs to the collection that serves now
+            metrics.forget_entities(self.namespace, self.name, status.target if reverted else status.source)
 
     def announce(self, outcome: _Outcome) -> None:
         for notice in outcome.plan.notices:
@@ -429,11 +466,6 @@ def _reconcile(
     reconcile.announce(outcome)
     reconcile.report(outcome)
     return "ok"
-
-
-def _hold(run: ReindexRun) -> tuple[str, str]:
-    assert run.hold is not None
-    return run.hold.reason, run.hold.message
 
 
 def reconcile_collection(

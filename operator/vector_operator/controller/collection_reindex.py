@@ -26,7 +26,8 @@ from vector_operator.collection.reindex_guard import (
     steps_before_swing,
 )
 from vector_operator.milvus.collection_copy import Page, check_copy, copy_rows, wait_indexed
-from vector_operator.milvus.collections import AliasMoved, MilvusCollections, ValidationFigures
+from vector_operator.milvus.collections import AliasMoved, MilvusCollections
+from vector_operator.milvus.exact_recall import ServedRecall, served_recall
 
 PROGRESS_EVERY_S = 1.0
 
@@ -53,6 +54,8 @@ class Reindexer:
     record: Callable[[str, Execution], None]
     """Records a policy's execution in its status."""
     collection: str  # the VectorCollection's name, for the policy's record
+    active_plans: Callable[[], Sequence[str]]
+    """The MigrationPlans working on the collection now (asked again just before the swing)."""
     logger: logging.Logger | kopf.Logger
 
     def run(self, situation: ReindexSituation) -> ReindexRun:
@@ -62,14 +65,15 @@ class Reindexer:
         status, run = step.status, ReindexRun(step.status)
         if step.discard is not None:
             self.milvus.drop(step.discard, self.owner)
-        if step.resumed:
+        if step.replaced is not None and self.milvus.drop(step.replaced, self.owner):
             self.announce(
                 Notice(
-                    "ReindexResumed",
-                    f"resuming the copy into {status.target} after {status.copied}/{status.total} vectors",
+                    "PreviousCollectionDropped",
+                    f"dropped {step.replaced}: a new re-index replaces {situation.serving}, which had"
+                    " replaced it",
                 )
             )
-        else:
+        if not step.resumed:
             self.announce(
                 Notice(
                     "ReindexStarted",
@@ -77,18 +81,25 @@ class Reindexer:
                     f" vectors; {status.source} serves meanwhile",
                 )
             )
+        elif status.state is ReindexState.COPYING:
+            self.announce(
+                Notice(
+                    "ReindexResumed",
+                    f"resuming the copy into {status.target} after {status.copied}/{status.total} vectors",
+                )
+            )
         self.report(status)
-        self.milvus.create(status.target, self.layout, self.owner)
-        self._copy(status)
-        status.state = ReindexState.VALIDATING
-        self.report(status)
-        wait_indexed(self.milvus, status.target)
-        figures = self.milvus.validation_probe(status.target, self.layout, self.spec.validation_sample_size)
-        status.recall_at_k = None if figures.recall_at_k is None else round(figures.recall_at_k, 4)
-        check = check_copy(
-            self.milvus, status.source, status.target, self.spec.validation_sample_size, status.recall_at_k
-        )
-        failure = check_failure(check, self.spec) or self._guarded(status, figures, situation)
+        if status.state is ReindexState.COPYING:  # a re-index stopped while it validated skips this
+            self.milvus.create(status.target, self.layout, self.owner)
+            self._copy(status)
+            status.state = ReindexState.VALIDATING
+            self.report(status)
+        unindexed = wait_indexed(self.milvus, status.target)
+        if unindexed is not None and unindexed.startswith("IndexBuilding"):
+            return ReindexRun(
+                status, hold=Hold("Reindexing", f"{unindexed}; {status.source} serves meanwhile")
+            )
+        failure = unindexed or self._validate(status, situation)
         if failure is None:
             try:
                 run.swung = self.milvus.swing_alias(situation.alias, status.target, expected=status.source)
@@ -118,29 +129,47 @@ class Reindexer:
         )
         return run
 
+    def _validate(self, status: ReindexStatus, situation: ReindexSituation) -> str | None:
+        """Why the copy must not serve, or None: counts, sampled rows, recall@10 against exact
+        search, the RollbackPolicies watching, and a MigrationPlan that started meanwhile."""
+        served = served_recall(self.milvus, status.target, self.layout, self.spec.validation_sample_size)
+        status.recall_at_k = None if served.recall_at_k is None else round(served.recall_at_k, 4)
+        check = check_copy(
+            self.milvus, status.source, status.target, self.spec.validation_sample_size, status.recall_at_k
+        )
+        if (failure := check_failure(check, self.spec)) is not None:
+            return failure
+        if (failure := self._guarded(status, served, situation)) is not None:
+            return failure
+        if started := self.active_plans():
+            return (
+                f"PlanStarted: MigrationPlan {', '.join(started)} started during the copy: the copy was"
+                " dropped, and the re-index runs again once the plan has finished"
+            )
+        return None
+
     def _guarded(
-        self, status: ReindexStatus, figures: ValidationFigures, situation: ReindexSituation
+        self, status: ReindexStatus, served: ServedRecall, situation: ReindexSituation
     ) -> str | None:
         """Why a RollbackPolicy stops the copy from serving, or None."""
         guards = self.guards()
         measured = {
-            TriggerMetric.RECALL_AT_K: figures.recall_at_k,
-            TriggerMetric.SEARCH_LATENCY_P95_MS: figures.search_latency_p95_ms,
+            TriggerMetric.RECALL_AT_K: served.recall_at_k,
+            TriggerMetric.SEARCH_LATENCY_P95_MS: served.search_latency_p95_ms,
         }
         fired = firing(guards, GuardedPhase.VALIDATING, measured) if guards else None
         if fired is None:
             return None
-        status.fired = fired.summary()
+        stops = any(fired.wants(action) for action in STOPS_THE_COPY)
         self.record(
             fired.guard.name, execution(fired, self.collection, steps_before_swing(fired), situation.now)
         )
-        if not any(fired.wants(action) for action in STOPS_THE_COPY):
+        if not stops:  # a Pause alone: recorded, and the policy still watches after the swing
             self.announce(
-                Notice(
-                    "RollbackSkipped", f"{fired.summary()}: its actions do not stop a re-index", warning=True
-                )
+                Notice("RollbackSkipped", f"{fired.summary()}: a re-index does not pause", warning=True)
             )
             return None
+        status.fired = fired.summary()
         return f"PolicyTriggered: {fired.summary()}: the copy was dropped before it served"
 
     def _copy(self, status: ReindexStatus) -> None:

@@ -30,7 +30,13 @@ from vector_operator.milvus.connection import MilvusUnavailable
 from vector_operator.milvus.endpoints import MilvusNotConfigured, endpoint_for
 from vector_operator.milvus.tuning_bench import TuningBench
 from vector_operator.tuning import schedule
-from vector_operator.tuning.search_space import TUNABLE_TYPES, Candidate, SearchSpace, tuned_types
+from vector_operator.tuning.search_space import (
+    TUNABLE_TYPES,
+    Candidate,
+    SearchSpace,
+    seed_defaults,
+    tuned_types,
+)
 
 PLURAL = "vectorcollections"
 IDLE_S = 60.0
@@ -111,9 +117,12 @@ class TuningRound:
             logger.warning(f"tuning: {error}")
             return RETRY_S
         milvus = MilvusCollections(self.context.clients, endpoint, self.context.metrics.observe_milvus_call)
-        layout = effective_layout(spec_layout, status)
+        layout = self.serving_layout(milvus, spec, spec_layout, status)
+        if layout is None:
+            logger.info("tuning: waiting for the index the collection serves with to settle")
+            return RETRY_S
         if due is schedule.Due.START:
-            status = self.fresh(spec, layout, fingerprint, status)
+            status = self.fresh(fingerprint, spec_layout, status)
         assert status is not None
         bench = TuningBench(
             milvus, spec.collection_name, self.owner, layout.space.metric, spec.tuning.objective.k
@@ -137,15 +146,29 @@ class TuningRound:
                 )
         return IDLE_S
 
-    def fresh(
-        self,
+    @staticmethod
+    def serving_layout(
+        milvus: MilvusCollections,
         spec: VectorCollectionSpec,
-        layout: CollectionLayout,
-        fingerprint: str,
-        before: TuningStatus | None,
+        spec_layout: CollectionLayout,
+        status: TuningStatus | None,
+    ) -> CollectionLayout | None:
+        """What the collection serves with now: tuning's applied parameters once a re-index built
+        them, the spec's until then; None while neither is what the serving index was built with."""
+        observed = milvus.observe(spec.collection_name)
+        serving = observed.physicals.get(observed.alias_target or "")
+        built = serving.index_fingerprint if serving is not None else None
+        for layout in (effective_layout(spec_layout, status), spec_layout):
+            if built is None or layout.index.fingerprint == built:
+                return layout
+        return None
+
+    def fresh(
+        self, fingerprint: str, spec_layout: CollectionLayout, before: TuningStatus | None
     ) -> TuningStatus:
-        assert spec.tuning is not None
-        keep = before is not None and before.fingerprint == fingerprint
+        """A new study; what an earlier one applied stays for as long as the spec's index and search
+        parameters are those it replaced (a change of spec.tuning alone does not undo it)."""
+        keep = before is not None and before.applied_for == serving_fingerprint(spec_layout)
         return TuningStatus(
             state=TuningState.RUNNING,
             fingerprint=fingerprint,
@@ -169,9 +192,10 @@ class TuningRound:
         assert tuning is not None
         current = Candidate(layout.index.index_type, dict(layout.index.params), dict(layout.search_params))
         support = milvus.index_support()
-        usable, skipped = support.usable(tuned_types(tuning, current.index_type))
+        asked = tuned_types(tuning, current.index_type)
+        usable, skipped = support.usable(asked) if support is not None else (asked, [])
         status.index_types, status.skipped_index_types = usable, skipped
-        ignored = {t: support.ignores(t) for t in usable if support.ignores(t)}
+        ignored = {t: support.ignores(t) for t in usable if support is not None and support.ignores(t)}
         status.ignored_parameters = [f"{t}.{name}" for t, names in ignored.items() for name in names]
         searchable = current.index_type in TUNABLE_TYPES
         if tuning.apply is TuningApply.SEARCH_PARAMS and not searchable:
@@ -196,7 +220,8 @@ class TuningRound:
             fixed=current if tuning.apply is TuningApply.SEARCH_PARAMS else None,
             ignored=ignored, current=current,
         )  # fmt: skip
-        runner = TrialRunner(tuning, current, space, sample, bench, first)
+        seed = seed_defaults(usable[0] if current.index_type not in usable else current.index_type, space)
+        runner = TrialRunner(tuning, current, space, sample, bench, first, seed=seed)
 
         def on_trial(progress: TuningStatus) -> None:
             self.write(progress)
@@ -204,6 +229,8 @@ class TuningRound:
 
         if not runner.run(status, on_trial, self.stopped.is_set):
             return None  # resumed by the next daemon, from the trials recorded
+        if self.spec_changed(status.fingerprint, spec_layout):
+            return None  # the next round starts the study the spec asks for now
         outcome = runner.conclude(status)
         if outcome.applied is not None:
             status.applied, status.applied_for = outcome.applied, serving_fingerprint(spec_layout)
@@ -212,6 +239,15 @@ class TuningRound:
         self.write(status)
         kopf.info(self.body, reason=outcome.event, message=outcome.message)
         return None
+
+    def spec_changed(self, fingerprint: str, spec_layout: CollectionLayout) -> bool:
+        """Whether spec.tuning or the spec's index changed while the trials ran (nothing is
+        concluded then, nor applied)."""
+        fresh = read_custom_object(self.context.custom, self.namespace, PLURAL, self.name)
+        if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+            return True
+        spec = VectorCollectionSpec.model_validate(fresh["spec"])
+        return spec.tuning is None or schedule.study_fingerprint(spec.tuning, layout_of(spec)) != fingerprint
 
     def fail(self, status: TuningStatus, message: str) -> None:
         status.state, status.message, status.finished_at = TuningState.FAILED, message, self.now_utc()

@@ -33,6 +33,7 @@ class TrialRunner:
     sample: Sample
     bench: TuningBench
     scratch: str  # the filled scratch collection trials are built on
+    seed: Candidate | None = None  # the seed's defaults, measured as the first trial the sampler runs
 
     def run(
         self, status: TuningStatus, on_trial: Callable[[TuningStatus], None], stopped: Callable[[], bool]
@@ -47,6 +48,8 @@ class TrialRunner:
             status.trials_done = 1
             on_trial(status)
         optimizer = Study(self.tuning, self.space, status.trials)
+        if self.seed is not None and self.seed.key() not in {candidate_of(t).key() for t in status.trials}:
+            optimizer.propose(self.seed)
         while status.trials_done < self.tuning.trials:
             if stopped():
                 return False
@@ -81,6 +84,9 @@ class TrialRunner:
             current_figures = measured(self.current, current_measured)
         status.current = current_figures
         status.best = best_figures or (_parameters(best) if best is not None else None)
+        seed_key = self.seed.key() if self.seed is not None else self.current.key()
+        seeded = next((t for t in status.trials if candidate_of(t).key() == seed_key), None)
+        status.seed_defaults = _parameters(seeded) if seeded is not None else None
         outcome = conclude(self.tuning, current_figures, best_figures, self.tuning.objective.k)
         status.decision, status.message = outcome.decision, outcome.message
         return outcome

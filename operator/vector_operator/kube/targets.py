@@ -10,6 +10,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from vector_operator.api.collection_reindex import ReindexState
 from vector_operator.api.conditions import Condition
 from vector_operator.api.resource import GROUP, VERSION
 from vector_operator.api.vectorcollection import VectorCollectionSpec
@@ -32,6 +33,8 @@ def read_target(custom: client.CustomObjectsApi, namespace: str, name: str) -> T
         except ValidationError:
             continue
     metadata = body["metadata"]
+    reindex = (body.get("status") or {}).get("reindex") or {}
+    running = reindex.get("state") in (ReindexState.COPYING, ReindexState.VALIDATING)
     return Target(
         namespace=namespace,
         name=name,
@@ -39,6 +42,7 @@ def read_target(custom: client.CustomObjectsApi, namespace: str, name: str) -> T
         generation=int(metadata.get("generation") or 0),
         spec=VectorCollectionSpec.model_validate(body["spec"]),
         conditions=tuple(conditions),
+        reindexing=f"{reindex.get('target')} ({reindex.get('index')})" if running else None,
     )
 
 

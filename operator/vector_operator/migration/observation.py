@@ -49,6 +49,7 @@ class Target:
     generation: int
     spec: VectorCollectionSpec
     conditions: tuple[Condition, ...] = ()
+    reindexing: str | None = None  # a re-index copying or validating now: what it builds
 
     @property
     def owner(self) -> Owner:

@@ -32,11 +32,12 @@ def _readiness(step: Step) -> Problem | None:
         alias = target.spec.collection_name
         return Problem("WaitingForTarget", f"alias {alias} points at no collection yet", False)
     up_to_date, indexed = target.condition("UpToDate"), target.condition("Indexed")
-    if up_to_date is not None and up_to_date.reason == "Reindexing":
+    if target.reindexing is not None or (up_to_date is not None and up_to_date.reason == "Reindexing"):
+        building = target.reindexing or (up_to_date.message if up_to_date is not None else "")
         return Problem(
             "TargetReindexing",
-            f"VectorCollection {target.name} is being re-indexed onto a copy ({up_to_date.message}): this"
-            " plan prepares when the copy serves",
+            f"VectorCollection {target.name} is being re-indexed onto a copy ({building}): this plan"
+            " prepares once the copy serves",
             False,
         )
     if indexed is not None and indexed.reason == "IndexTypeUnsupported":

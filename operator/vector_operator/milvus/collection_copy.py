@@ -14,7 +14,6 @@ from typing import Any
 from vector_operator.collection.milvus_layout import PRIMARY_KEY_FIELD
 from vector_operator.collection.reindex import CopyCheck
 from vector_operator.milvus.collections import CALL_TIMEOUT_S, MilvusCollections
-from vector_operator.milvus.connection import MilvusUnavailable
 
 INDEX_WAIT_S = 600.0
 
@@ -23,7 +22,7 @@ INDEX_WAIT_S = 600.0
 class Page:
     rows: int
     last_key: str  # JSON of the last primary key copied
-    seconds: float  # time this page took, pauses for the rate cap excluded
+    seconds: float  # time this page took, the rate cap's pause included
 
 
 def key_filter(after: str | None) -> str:
@@ -63,31 +62,32 @@ def copy_rows(
                 if not rows:
                     break
                 client.upsert(target, rows, timeout=CALL_TIMEOUT_S)
-                on_page(Page(len(rows), json.dumps(rows[-1][PRIMARY_KEY_FIELD]), time.monotonic() - started))
                 copied_all += len(rows)
                 if max_per_second is not None:
                     ahead = copied_all / max_per_second - (time.monotonic() - started_all)
                     if ahead > 0:
                         time.sleep(ahead)
+                on_page(Page(len(rows), json.dumps(rows[-1][PRIMARY_KEY_FIELD]), time.monotonic() - started))
         finally:
             iterator.close()
 
 
-def wait_indexed(milvus: MilvusCollections, name: str, timeout_s: float = INDEX_WAIT_S) -> None:
+def wait_indexed(milvus: MilvusCollections, name: str, timeout_s: float = INDEX_WAIT_S) -> str | None:
     """Flushes ``name`` and waits until its index covers every row (searches on unflushed or
-    unindexed rows are slow); MilvusUnavailable when the build failed or took too long."""
+    unindexed rows are slow). None when it does; otherwise why not, starting with IndexBuildFailed
+    (Milvus gave up: for good) or IndexBuilding (still at it after ``timeout_s``: look again later)."""
     milvus.flush(name)
     deadline = time.monotonic() + timeout_s
     while True:
         index = milvus.observe_index(name)
         if index is not None and index.state == "Finished" and index.pending_rows == 0:
-            return
+            return None
         if index is not None and index.state == "Failed":
-            raise MilvusUnavailable(
-                f"Milvus failed to build the index of {name}: {index.failure or 'no reason'}"
-            )
+            why = index.failure or "no reason given"
+            return f"IndexBuildFailed: Milvus failed to build the index of {name}: {why}"
         if time.monotonic() > deadline:
-            raise MilvusUnavailable(f"Milvus did not finish the index of {name} within {int(timeout_s)} s")
+            pending = f"{index.pending_rows} rows pending" if index is not None else "no index yet"
+            return f"IndexBuilding: the index of {name} is still being built ({pending})"
         time.sleep(0.5)
 
 

@@ -114,7 +114,10 @@ class MilvusCollections:
         with self._client("list collections") as client:
             names = client.list_collections(timeout=CALL_TIMEOUT_S)
         physicals = {name: self._observe_physical(name) for name in physical_collections(alias, names)}
-        return ObservedMilvus(physicals=physicals, alias_target=self.alias_target(alias, names))
+        scratch = tuple(name for name in scratch_names(alias) if name in names)
+        return ObservedMilvus(
+            physicals=physicals, alias_target=self.alias_target(alias, names), scratch=scratch
+        )
 
     def alias_target(self, alias: str, names: list[str] | None = None) -> str | None:
         """What the alias points at, found without provoking Milvus errors for a missing alias."""
@@ -166,8 +169,9 @@ class MilvusCollections:
             owner=Owner.from_property(properties.get(OWNER_PROPERTY)),
         )
 
-    def index_support(self) -> IndexSupport:
-        """The index types this server really builds (probed once per server and version)."""
+    def index_support(self) -> IndexSupport | None:
+        """The index types this server really builds (probed once per server and version); None
+        when the server could not be asked."""
         with self._client("probe the index types it builds") as client:
             return self.clients.index_support.get(self.endpoint.uri, client)
 

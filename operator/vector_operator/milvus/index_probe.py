@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -41,21 +42,43 @@ PROBE_PARAMS: dict[str, dict[str, int]] = {
 }
 
 
+RETRY_PROBE_S = 300.0
+"""After a probe that could not run (no right to create a collection, a quota), refuse nothing and
+ask again this much later."""
+LEFTOVER_AGE_S = 600
+"""A probe collection older than this was left by a probe cut short (a restart): dropped."""
+
+
 class IndexSupportCache:
     """One probe per server URI and version, shared by every reconcile of the operator."""
 
     def __init__(self) -> None:
         self._known: dict[tuple[str, str], IndexSupport] = {}
-        self._lock = threading.Lock()
+        self._failed: dict[tuple[str, str], float] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
 
-    def get(self, uri: str, client: MilvusClient) -> IndexSupport:
-        version = str(client.get_server_version(timeout=CALL_TIMEOUT_S))
-        with self._lock:  # one probe at a time: concurrent reconciles wait for the first's answer
-            known = self._known.get((uri, version))
-            if known is None:
-                known = probe(client, version)
-                self._known[(uri, version)] = known
-            return known
+    def get(self, uri: str, client: MilvusClient) -> IndexSupport | None:
+        """What the server builds; None when it could not be asked (nothing is refused then)."""
+        key = (uri, str(client.get_server_version(timeout=CALL_TIMEOUT_S)))
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # one probe per server: concurrent reconciles wait for the first's answer
+            if key in self._known:
+                return self._known[key]
+            if time.monotonic() < self._failed.get(key, -RETRY_PROBE_S) + RETRY_PROBE_S:
+                return None
+            try:
+                self._known[key] = probe(client, key[1])
+            except MilvusException as error:
+                client.list_collections(timeout=CALL_TIMEOUT_S)  # an outage raises: not a refusal
+                self._failed[key] = time.monotonic()
+                logging.getLogger(__name__).warning(
+                    f"could not ask {uri} which index types it builds ({error.message}): refusing none,"
+                    f" asking again in {int(RETRY_PROBE_S)} s"
+                )
+                return None
+            return self._known[key]
 
 
 class _ThisThreadsRefusals(logging.Filter):
@@ -83,10 +106,12 @@ def _quiet_refusals() -> Iterator[None]:
 
 def probe(client: MilvusClient, version: str) -> IndexSupport:
     """Builds every index type once on a scratch collection and records what the server did."""
+    now = int(time.time())
     for leftover in client.list_collections(timeout=CALL_TIMEOUT_S):
-        if leftover.startswith(PROBE_PREFIX):  # a probe cut short by a restart
-            client.drop_collection(leftover, timeout=CALL_TIMEOUT_S)
-    name = PROBE_PREFIX + secrets.token_hex(4)
+        started = leftover.removeprefix(PROBE_PREFIX).split("_")[0]
+        if leftover.startswith(PROBE_PREFIX) and started.isdigit() and now - int(started) > LEFTOVER_AGE_S:
+            client.drop_collection(leftover, timeout=CALL_TIMEOUT_S)  # cut short by a restart
+    name = f"{PROBE_PREFIX}{now}_{secrets.token_hex(4)}"
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field(PRIMARY_KEY_FIELD, DataType.INT64, is_primary=True)
     schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=PROBE_DIMENSION)

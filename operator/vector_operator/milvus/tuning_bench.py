@@ -90,47 +90,58 @@ class TuningBench:
         self._exact = exact_neighbours(sample.vectors, sample.queries, self.metric, self.k)
 
     def build(self, name: str, candidate: Candidate) -> str | None:
-        """Builds ``candidate``'s index on ``name`` and loads it; Milvus's refusal, or None."""
-        try:
-            with self.milvus.session(f"build {candidate.describe()} on {name}") as client:
-                client.release_collection(name, timeout=CALL_TIMEOUT_S)
-                for existing in client.list_indexes(name, timeout=CALL_TIMEOUT_S):
-                    client.drop_index(name, existing, timeout=CALL_TIMEOUT_S)
-                params = client.prepare_index_params()
-                params.add_index(
-                    field_name=VECTOR_FIELD,
-                    index_type=candidate.index_type,
-                    metric_type=self.metric,
-                    params=dict(candidate.params),
-                )
+        """Builds ``candidate``'s index on ``name`` and loads it; Milvus's refusal, or None. A
+        refusal is told from an outage by asking the server something harmless right after: an
+        unreachable Milvus raises MilvusUnavailable (the round is retried), a refusal is recorded."""
+        with self.milvus.session(f"build {candidate.describe()} on {name}") as client:
+            client.release_collection(name, timeout=CALL_TIMEOUT_S)
+            for existing in client.list_indexes(name, timeout=CALL_TIMEOUT_S):
+                client.drop_index(name, existing, timeout=CALL_TIMEOUT_S)
+            params = client.prepare_index_params()
+            params.add_index(
+                field_name=VECTOR_FIELD,
+                index_type=candidate.index_type,
+                metric_type=self.metric,
+                params=dict(candidate.params),
+            )
+            try:
                 client.create_index(name, params, timeout=BUILD_TIMEOUT_S, sync=True)
                 client.load_collection(name, timeout=BUILD_TIMEOUT_S)
-        except MilvusException as error:
-            return str(error.message)
+            except MilvusException as error:
+                client.list_collections(timeout=CALL_TIMEOUT_S)  # still reachable: it was a refusal
+                return f"Milvus refused the index: {error.message}"
         return None
 
     def _searches(
         self, name: str, candidate: Candidate, queries: Vectors
     ) -> Iterator[tuple[list[int], float]]:
+        """One search per query (MilvusException passes through: the caller tells refusal from
+        outage)."""
         request = {"metric_type": self.metric, "params": dict(candidate.search_params)}
-        with self.milvus.session(f"search {name}") as client:
-            for query in queries:
-                started = time.perf_counter()
-                hits = client.search(
-                    name, data=[query.tolist()], limit=self.k, search_params=request,
-                    anns_field=VECTOR_FIELD, timeout=CALL_TIMEOUT_S,
-                )[0]  # fmt: skip
-                elapsed = (time.perf_counter() - started) * 1000
-                yield [int(hit["id"]) for hit in hits], elapsed
+        client = self.milvus.clients.get(self.milvus.endpoint)
+        for query in queries:
+            started = time.perf_counter()
+            hits = client.search(
+                name, data=[query.tolist()], limit=self.k, search_params=request,
+                anns_field=VECTOR_FIELD, timeout=CALL_TIMEOUT_S,
+            )[0]  # fmt: skip
+            elapsed = (time.perf_counter() - started) * 1000
+            yield [int(hit["id"]) for hit in hits], elapsed
 
     def measure(self, name: str, candidate: Candidate, sample: Sample) -> Measurement:
-        """Builds ``candidate`` on ``name`` and measures it on the held-out queries."""
+        """Builds ``candidate`` on ``name`` and measures it on the held-out queries; a candidate
+        Milvus refuses (to build, or to search with) is a failed measurement, not an outage."""
         refused = self.build(name, candidate)
         if refused is not None:
             return Measurement(None, None, None, failure=refused)
-        for _ in self._searches(name, candidate, sample.queries[:WARM_UP_QUERIES]):
-            pass
-        found, latencies = zip(*self._searches(name, candidate, sample.queries), strict=True)
+        try:
+            for _ in self._searches(name, candidate, sample.queries[:WARM_UP_QUERIES]):
+                pass
+            found, latencies = zip(*self._searches(name, candidate, sample.queries), strict=True)
+        except MilvusException as error:
+            with self.milvus.session(f"reach {name}") as client:
+                client.list_collections(timeout=CALL_TIMEOUT_S)  # still reachable: it was a refusal
+            return Measurement(None, None, None, failure=f"Milvus refused the search: {error.message}")
         return self._figures(list(found), list(latencies))
 
     def _figures(self, found: list[list[int]], latencies: list[float]) -> Measurement:
@@ -153,11 +164,12 @@ class TuningBench:
                 return (failed, failed) if name == a else (self.measure(a, first, sample), failed)
         results: dict[str, tuple[list[list[int]], list[float]]] = {a: ([], []), b: ([], [])}
         order = [(a, first), (b, second)]
-        for round_number in range(rounds):
-            for query in sample.queries:
-                for name, candidate in order if round_number % 2 == 0 else order[::-1]:
-                    (hits, elapsed), *_ = self._searches(name, candidate, query[None, :])
-                    if round_number == 0:
-                        results[name][0].append(hits)
-                    results[name][1].append(elapsed)
+        with self.milvus.session(f"compare {first.describe()} with {second.describe()}"):
+            for round_number in range(rounds):
+                for query in sample.queries:
+                    for name, candidate in order if round_number % 2 == 0 else order[::-1]:
+                        (hits, elapsed), *_ = self._searches(name, candidate, query[None, :])
+                        if round_number == 0:
+                            results[name][0].append(hits)
+                        results[name][1].append(elapsed)
         return self._figures(*results[a]), self._figures(*results[b])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,28 +28,62 @@ class Measurement:
     failure: str | None = None
 
 
+def similarity(queries: Vectors, vectors: Vectors, metric: str) -> npt.NDArray[np.float32]:
+    """For each query and vector, a score that is higher the nearer they are under ``metric``
+    (minus the squared distance for L2, the cosine, the inner product)."""
+    if metric == "L2":
+        cross: npt.NDArray[np.float32] = queries @ vectors.T
+        squared: npt.NDArray[np.float32] = (
+            (queries**2).sum(axis=1, keepdims=True) - 2 * cross + (vectors**2).sum(axis=1)[None, :]
+        )
+        return -squared
+    if metric == "COSINE":
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        scores: npt.NDArray[np.float32] = queries @ unit.T
+        return scores
+    inner: npt.NDArray[np.float32] = queries @ vectors.T
+    return inner
+
+
 def exact_neighbours(sample: Vectors, queries: Vectors, metric: str, k: int) -> npt.NDArray[np.int64]:
     """For each query, the row numbers of its k nearest sample vectors under ``metric``."""
-    if metric == "L2":
-        scores = -(
-            (queries**2).sum(axis=1, keepdims=True)
-            - 2 * queries @ sample.T
-            + (sample**2).sum(axis=1)[None, :]
-        )
-    elif metric == "COSINE":
-        unit = sample / np.maximum(np.linalg.norm(sample, axis=1, keepdims=True), 1e-12)
-        scores = queries @ unit.T
-    else:  # IP
-        scores = queries @ sample.T
+    scores = similarity(queries, sample, metric)
     k = min(k, sample.shape[0])
     top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     return top.astype(np.int64)
 
 
-def recall(found: Sequence[Sequence[int]], exact: npt.NDArray[np.int64]) -> float:
+class RunningTopK:
+    """The k best-scoring keys per query over vectors seen page by page (a full scan that never
+    holds more than a page and the current best in memory)."""
+
+    def __init__(self, queries: Vectors, metric: str, k: int) -> None:
+        self.queries, self.metric, self.k = queries, metric, k
+        self.scores = np.full((queries.shape[0], 0), -np.inf, dtype=np.float32)
+        self.keys = np.empty((queries.shape[0], 0), dtype=object)
+
+    def add(self, keys: Sequence[object], vectors: Vectors) -> None:
+        scores = np.concatenate([self.scores, similarity(self.queries, vectors, self.metric)], axis=1)
+        page_keys = np.empty((len(keys),), dtype=object)
+        page_keys[:] = list(keys)
+        all_keys = np.concatenate(
+            [self.keys, np.broadcast_to(page_keys, (self.queries.shape[0], len(keys)))], axis=1
+        )
+        if scores.shape[1] > self.k:
+            best = np.argpartition(-scores, self.k - 1, axis=1)[:, : self.k]
+            scores = np.take_along_axis(scores, best, axis=1)
+            all_keys = np.take_along_axis(all_keys, best, axis=1)
+        self.scores, self.keys = scores.astype(np.float32), all_keys
+
+    def neighbours(self) -> list[set[object]]:
+        return [set(row.tolist()) for row in self.keys]
+
+
+def recall(found: Sequence[Sequence[object]], exact: npt.NDArray[Any] | Sequence[set[object]]) -> float:
     """Mean share of each query's exact neighbours among the ones the index returned."""
     shares = [
-        len(set(hits) & set(truth.tolist())) / len(truth) for hits, truth in zip(found, exact, strict=True)
+        len(set(hits) & (truth if isinstance(truth, set) else set(truth.tolist()))) / max(1, len(truth))
+        for hits, truth in zip(found, exact, strict=True)
     ]
     return float(np.mean(shares)) if shares else 0.0
 
@@ -57,20 +92,21 @@ def feasible(measured: TunedParameters, budget_ms: float) -> bool:
     return measured.search_latency_p95_ms is not None and measured.search_latency_p95_ms <= budget_ms
 
 
-def _rank(trial: TunedParameters) -> tuple[float, float, float]:
-    recall_value = trial.recall_at_k or 0.0
-    search_cost = sum(trial.search_params.values())  # nprobe or ef: what each query pays for
-    return (round(recall_value / RECALL_TIE), -search_cost, -(trial.search_latency_p95_ms or float("inf")))
-
-
 def best_trial(trials: Sequence[TuningTrial], budget_ms: float) -> TuningTrial | None:
-    """The highest recall within the latency budget; among equal recalls (within RECALL_TIE) the
-    smallest search parameter (nprobe, ef: latency grows with it, where single measurements are
-    noise), then the lower p95."""
+    """The highest recall within the latency budget; among equal recalls (within RECALL_TIE) of
+    one index type the smallest search parameter (nprobe, ef: latency grows with it, where single
+    measurements are mostly noise), across types the lower p95."""
     candidates = [
         t for t in trials if t.failure is None and t.recall_at_k is not None and feasible(t, budget_ms)
     ]
-    return max(candidates, key=_rank) if candidates else None
+    if not candidates:
+        return None
+    top = max(round((t.recall_at_k or 0.0) / RECALL_TIE) for t in candidates)
+    tied = [t for t in candidates if round((t.recall_at_k or 0.0) / RECALL_TIE) == top]
+    p95 = {t.number: t.search_latency_p95_ms or float("inf") for t in tied}
+    if len({t.index_type for t in tied}) == 1:
+        return min(tied, key=lambda t: (sum(t.search_params.values()), p95[t.number]))
+    return min(tied, key=lambda t: p95[t.number])
 
 
 def pareto_front(trials: Sequence[TuningTrial]) -> list[int]:

@@ -46,6 +46,15 @@ class Candidate:
         return f"{self.index_type} ({', '.join(f'{k}={v}' for k, v in sorted(values.items()))})"
 
 
+def seed_defaults(index_type: str, space: SearchSpace) -> Candidate | None:
+    """The seed's defaults for ``index_type`` as the space would draw them (an ignored parameter
+    keeps the current value; SearchParams keeps the current index), or None (no defaults known)."""
+    if index_type not in SEED_DEFAULTS:
+        return None
+    params, search = SEED_DEFAULTS[index_type]
+    return space.candidate(index_type, {**params, **search})
+
+
 def tuned_types(spec: TuningSpec, current_type: str) -> list[str]:
     """The index types asked for; by default the collection's own (HNSW when it has nothing to
     tune). apply: SearchParams keeps the current index, so only its type."""

@@ -39,7 +39,10 @@ class Study:
         )
         for trial in recorded:
             if trial.number > 0:
-                self.study.add_trial(self._frozen(trial))
+                try:
+                    self.study.add_trial(self._frozen(trial))
+                except ValueError:  # outside today's ranges (another sample size, another server)
+                    continue  # still in the status's table and in the choice of the best
 
     def _values(self, measured: Measurement) -> list[float]:
         recall = measured.recall_at_k or 0.0
@@ -68,6 +71,10 @@ class Study:
             state=TrialState.FAIL if failed else TrialState.COMPLETE,
             constraints=self._constraints(measured),
         )
+
+    def propose(self, candidate: Candidate) -> None:
+        """Has the next trial measure ``candidate`` (the seed's defaults, say) instead of a draw."""
+        self.study.enqueue_trial(self.space.optuna_params(candidate), skip_if_exists=True)
 
     def ask(self) -> tuple[optuna.Trial, Candidate]:
         trial = self.study.ask()
