@@ -196,11 +196,18 @@ class _Reconcile:
 
     def sweep_scratch(self, milvus: MilvusCollections, observed: ObservedMilvus) -> None:
         """Drops a tuning study's scratch collections when no study runs (one was cut short and
-        spec.tuning removed since, so no daemon is left to drop them)."""
-        running = self.tuning_status is not None and self.tuning_status.state is TuningState.RUNNING
-        if observed.scratch and (self.spec.tuning is None or not running):
-            for name in observed.scratch:
-                milvus.drop(name, self.me)
+        spec.tuning removed since, so no daemon is left to drop them). The study's daemon writes
+        Running before it makes any, and the status is read afresh before dropping them."""
+        if not observed.scratch or self.running_study(self.tuning_status):
+            return
+        body = read_custom_object(self.context.custom, self.namespace, PLURAL, self.name) or {}
+        if self.running_study(_typed(TuningStatus, (body.get("status") or {}).get("tuning"))):
+            return
+        for name in observed.scratch:
+            milvus.drop(name, self.me)
+
+    def running_study(self, status: TuningStatus | None) -> bool:
+        return self.spec.tuning is not None and status is not None and status.state is TuningState.RUNNING
 
     def finish_interrupted_swing(self, observed: ObservedMilvus) -> None:
         """A re-index whose operator stopped between the alias swing and recording it: the alias

@@ -123,6 +123,7 @@ class TuningRound:
             return RETRY_S
         if due is schedule.Due.START:
             status = self.fresh(fingerprint, spec_layout, status)
+            self.write(status)  # Running before any scratch collection exists: reconciles leave them be
         assert status is not None
         bench = TuningBench(
             milvus, spec.collection_name, self.owner, layout.space.metric, spec.tuning.objective.k
@@ -135,6 +136,8 @@ class TuningRound:
             logger.warning(status.message)
             return RETRY_S
         except TooFewVectors as error:
+            status.message = str(error)
+            self.write(status)
             logger.info(f"tuning: {error}")
             return RETRY_S
         finally:
