@@ -16,8 +16,9 @@ from vector_operator.controller.collection_tuning import tune_collection
 from vector_operator.controller.context import OperatorContext
 
 PLURAL = "vectorcollections"
-TUNING_STOP_S = 120.0
-"""How long a stopping tuning daemon may take to finish its trial and drop its scratch collections."""
+TUNING_STOP_S = 60.0
+"""How long a stopping tuning daemon may take to finish its trial and drop its scratch collections
+before Kopf cancels it (and as long again before it abandons it)."""
 
 
 def register(registry: kopf.OperatorRegistry, context: OperatorContext) -> None:
@@ -56,6 +57,7 @@ def register(registry: kopf.OperatorRegistry, context: OperatorContext) -> None:
         registry=registry,
         id="tuning",
         when=lambda spec, **_: spec.get("tuning") is not None,
+        cancellation_backoff=TUNING_STOP_S,  # asked to stop, it ends after the trial it measures
         cancellation_timeout=TUNING_STOP_S,
     )(on_tuning)
     kopf.on.delete(*resource, registry=registry, id="cleanup", retries=DELETE_ATTEMPTS)(on_delete)
