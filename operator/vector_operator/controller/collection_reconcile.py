@@ -418,7 +418,11 @@ class _Reconcile:
     def report(self, outcome: _Outcome) -> None:
         patch, metrics, physical = self.patch, self.context.metrics, outcome.physical
         self.conditions(outcome.assessment.conditions)
-        patch.status.update(phase=outcome.assessment.phase, observedGeneration=self.generation)
+        phase = outcome.assessment.phase
+        copying = (ReindexState.COPYING, ReindexState.VALIDATING)
+        if phase == "Ready" and self.reindex_status is not None and self.reindex_status.state in copying:
+            phase = "Reindexing"  # serving, while the copy's index is still being built
+        patch.status.update(phase=phase, observedGeneration=self.generation)
         if outcome.plan.conflict is None:
             patch.status["physicalCollection"] = outcome.plan.physical
         self.report_reindex_outcome(outcome)
@@ -444,7 +448,7 @@ class _Reconcile:
             }
             metrics.search_latency.labels(self.namespace, self.name, "0.5").set(p50)
             metrics.search_latency.labels(self.namespace, self.name, "0.95").set(p95)
-        metrics.collection_phase(self.uid, outcome.assessment.phase)
+        metrics.collection_phase(self.uid, phase)
 
 
 def _reconcile(
