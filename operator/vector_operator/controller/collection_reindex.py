@@ -27,6 +27,7 @@ from vector_operator.collection.reindex_guard import (
 )
 from vector_operator.milvus.collection_copy import Page, check_copy, copy_rows, wait_indexed
 from vector_operator.milvus.collections import AliasMoved, MilvusCollections
+from vector_operator.milvus.connection import MilvusUnavailable
 from vector_operator.milvus.exact_recall import ServedRecall, served_recall
 
 PROGRESS_EVERY_S = 1.0
@@ -89,12 +90,14 @@ class Reindexer:
                 )
             )
         self.report(status)
+        refused = None
         if status.state is ReindexState.COPYING:  # a re-index stopped while it validated skips this
-            self.milvus.create(status.target, self.layout, self.owner)
-            self._copy(status)
-            status.state = ReindexState.VALIDATING
-            self.report(status)
-        unindexed = wait_indexed(self.milvus, status.target)
+            refused = self._create(status)
+            if refused is None:
+                self._copy(status)
+                status.state = ReindexState.VALIDATING
+                self.report(status)
+        unindexed = refused or wait_indexed(self.milvus, status.target)
         if unindexed is not None and unindexed.startswith("IndexBuilding"):
             return ReindexRun(
                 status, hold=Hold("Reindexing", f"{unindexed}; {status.source} serves meanwhile")
@@ -128,6 +131,16 @@ class Reindexer:
             )
         )
         return run
+
+    def _create(self, status: ReindexStatus) -> str | None:
+        """Creates the copy with the new index; why Milvus refused it (its parameters), or None. An
+        unreachable Milvus raises MilvusUnavailable, and the re-index resumes when it is back."""
+        try:
+            self.milvus.create(status.target, self.layout, self.owner)
+        except MilvusUnavailable as error:
+            self.milvus.names()  # still reachable: the server refused the collection or its index
+            return f"IndexBuildFailed: {error}"
+        return None
 
     def _validate(self, status: ReindexStatus, situation: ReindexSituation) -> str | None:
         """Why the copy must not serve, or None: counts, sampled rows, recall@10 against exact
