@@ -179,6 +179,7 @@ def test_the_api_server_fills_in_the_defaults(crds: None, kubectl: Kubectl) -> N
         "embedding": {"model": "m", "normalize": True, "device": "cpu"},
         "primaryKey": {"type": "INT64"},
         "deletionPolicy": "Retain",
+        "reindex": {"retention": "24h", "validationSampleSize": 200},
     }
     # The models' defaults are the API server's.
     parsed = VectorCollection.model_validate(minimal).spec
