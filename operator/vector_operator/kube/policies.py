@@ -24,35 +24,37 @@ ATTEMPTS = 8
 Json = dict[str, Any]
 
 
+def _policies(custom: client.CustomObjectsApi, namespace: str) -> list[tuple[str, RollbackPolicySpec]]:
+    """The namespace's policies by name (one whose spec does not parse is left out)."""
+    listed = cast(Json, custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))
+    found = []
+    for item in listed.get("items", []):
+        try:
+            found.append((str(item["metadata"]["name"]), RollbackPolicySpec.model_validate(item["spec"])))
+        except ValidationError:
+            continue
+    return sorted(found, key=lambda named: named[0])
+
+
 def guarding_policies(
     custom: client.CustomObjectsApi, namespace: str, plan: str, labels: Mapping[str, str]
 ) -> tuple[GuardingPolicy, ...]:
-    listed = cast(Json, custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))
-    chosen = []
-    for item in listed.get("items", []):
-        try:
-            spec = RollbackPolicySpec.model_validate(item["spec"])
-        except ValidationError:
-            continue
-        if selects(spec.selector, spec.plan_names, plan, labels):
-            chosen.append(GuardingPolicy(str(item["metadata"]["name"]), spec))
-    return tuple(sorted(chosen, key=lambda policy: policy.name))
+    return tuple(
+        GuardingPolicy(name, spec)
+        for name, spec in _policies(custom, namespace)
+        if selects(spec.selector, spec.plan_names, plan, labels)
+    )
 
 
 def guarding_collection(
     custom: client.CustomObjectsApi, namespace: str, collection: str
 ) -> tuple[Guard, ...]:
     """The policies of the namespace that name the VectorCollection in spec.collectionNames."""
-    listed = cast(Json, custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))
-    chosen = []
-    for item in listed.get("items", []):
-        try:
-            spec = RollbackPolicySpec.model_validate(item["spec"])
-        except ValidationError:
-            continue
-        if collection in (spec.collection_names or ()):
-            chosen.append(Guard(str(item["metadata"]["name"]), spec))
-    return tuple(sorted(chosen, key=lambda guard: guard.name))
+    return tuple(
+        Guard(name, spec)
+        for name, spec in _policies(custom, namespace)
+        if collection in (spec.collection_names or ())
+    )
 
 
 def record_execution(
