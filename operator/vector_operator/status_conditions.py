@@ -79,6 +79,11 @@ def merged_conditions(
     ]
 
 
+def condition_in(status: Mapping[str, Any], type_: str) -> dict[str, Any]:
+    """The condition `type_` of a raw status object (a copy), or {} when it has none."""
+    return next((dict(c) for c in status.get("conditions") or [] if c.get("type") == type_), {})
+
+
 def condition_status(conditions: Sequence[Mapping[str, Any]] | None, type_: str) -> str | None:
     """The status ("True", "False", "Unknown") of the condition `type_`, or None when absent."""
     for condition in conditions or []:

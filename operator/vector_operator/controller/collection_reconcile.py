@@ -45,17 +45,13 @@ from vector_operator.milvus.collections import AliasMoved, MilvusCollections
 from vector_operator.milvus.connection import MilvusUnavailable
 from vector_operator.milvus.endpoints import MilvusNotConfigured, endpoint_for
 from vector_operator.rollback.triggers import parse_duration
-from vector_operator.status_conditions import ConditionUpdate, merged_conditions, timestamp
+from vector_operator.status_conditions import ConditionUpdate, condition_in, merged_conditions, timestamp
 
 KIND = "VectorCollection"
 PLURAL = "vectorcollections"
 _INDEX_STATES = {"Finished": "Finished", "InProgress": "InProgress", "Failed": "Failed"}
 Json = dict[str, Any]
 T = TypeVar("T", ReindexStatus, TuningStatus)
-
-
-def _condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
-    return next((dict(c) for c in status.get("conditions") or [] if c.get("type") == type_), {})
 
 
 def _typed(model: type[T], raw: Any) -> T | None:
@@ -137,7 +133,7 @@ class _Reconcile:
         self.patch.fns.append(apply)
 
     def not_ready(self, reason: str, message: str) -> None:
-        previous = _condition(self.status, "Ready")
+        previous = condition_in(self.status, "Ready")
         if previous.get("reason") != reason or previous.get("status") != "False":
             kopf.warn(self.body, reason=reason, message=message)
         self.conditions([ConditionUpdate.of("Ready", False, reason, message)])
@@ -341,7 +337,7 @@ class _Reconcile:
             else None
         )
         # A collection recreated empty stays Degraded until something refills it.
-        was_lost = _condition(self.status, "Degraded").get("reason") == "PhysicalCollectionLost"
+        was_lost = condition_in(self.status, "Degraded").get("reason") == "PhysicalCollectionLost"
         if was_lost and entities == 0 and self.status.get("physicalCollection") == plan.physical:
             plan.lost = True
         assessment = assess(self.layout, plan.physical, observed, plan)
@@ -398,7 +394,7 @@ class _Reconcile:
         for notice in outcome.plan.notices:
             self.post(notice)
         for update in outcome.assessment.conditions:
-            previous = _condition(self.status, update.type)
+            previous = condition_in(self.status, update.type)
             if (
                 update.type not in ("UpToDate", "Degraded", "Ready")
                 or previous.get("reason") == update.reason

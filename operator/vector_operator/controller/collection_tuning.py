@@ -29,6 +29,7 @@ from vector_operator.milvus.collections import MilvusCollections
 from vector_operator.milvus.connection import MilvusUnavailable
 from vector_operator.milvus.endpoints import MilvusNotConfigured, endpoint_for
 from vector_operator.milvus.tuning_bench import TuningBench
+from vector_operator.status_conditions import condition_in
 from vector_operator.tuning import schedule
 from vector_operator.tuning.search_space import (
     TUNABLE_TYPES,
@@ -45,18 +46,12 @@ MIN_QUERIES = 10
 Json = dict[str, Any]
 
 
-def _condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
-    return next((c for c in status.get("conditions") or [] if c.get("type") == type_), {})
-
-
 def _serving(status: Mapping[str, Any]) -> str | None:
     """Why a study cannot run now, or None when the collection serves and nothing moves it."""
-    if _condition(status, "Ready").get("status") != "True":
+    if condition_in(status, "Ready").get("status") != "True":
         return "waiting for the collection to serve"
-    if status.get("phase") in ("Migrating", "Reindexing") or _condition(status, "UpToDate").get("reason") in (
-        "Reindexing",
-        "ReindexWaiting",
-    ):
+    moving = condition_in(status, "UpToDate").get("reason") in ("Reindexing", "ReindexWaiting")
+    if status.get("phase") in ("Migrating", "Reindexing") or moving:
         return "waiting for the re-index or migration to finish"
     return None
 

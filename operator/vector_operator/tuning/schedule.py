@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import re
 from enum import StrEnum
 
 from vector_operator.api.collection_tuning import TuningSpec, TuningState, TuningStatus
 from vector_operator.collection.milvus_layout import CollectionLayout
 from vector_operator.collection.tuned_layout import serving_fingerprint
+from vector_operator.rollback.triggers import parse_duration
 
 MACROS = {
     "@hourly": datetime.timedelta(hours=1),
@@ -36,9 +36,8 @@ def period(schedule: str | None) -> datetime.timedelta | None:
         return None
     if schedule in MACROS:
         return MACROS[schedule]
-    units = {"m": 60, "h": 3600}
-    seconds = sum(int(n) * units[u] for n, u in re.findall(r"([0-9]+)(m|h)", schedule))
-    return datetime.timedelta(seconds=seconds) if seconds else None
+    every = parse_duration(schedule)  # the CRD admits whole minutes and hours only
+    return every if every else None
 
 
 def next_run(spec: TuningSpec, finished_at: datetime.datetime) -> datetime.datetime | None:
