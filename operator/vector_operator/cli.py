@@ -10,8 +10,7 @@ import os
 import shlex
 import sys
 
-from vector_operator import __version__
-from vector_operator.controller.context import DEFAULT_WORKER_IMAGE
+from vector_operator import DEFAULT_WORKER_IMAGE, __version__
 from vector_operator.sources.sql_engine import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_STATEMENT_TIMEOUT_S
 
 

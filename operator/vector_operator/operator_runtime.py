@@ -16,8 +16,9 @@ import kopf
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
+from vector_operator import DEFAULT_WORKER_IMAGE
 from vector_operator.api.resource import GROUP
-from vector_operator.controller.context import DEFAULT_WORKER_IMAGE, OperatorContext, OperatorSettings
+from vector_operator.controller.context import OperatorContext, OperatorSettings
 from vector_operator.handlers import migrationplans, rollbackpolicies, vectorcollections
 from vector_operator.sources.sql_engine import (
     DEFAULT_CONNECT_TIMEOUT_S,

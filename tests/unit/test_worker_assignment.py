@@ -101,8 +101,21 @@ def test_field_values_are_columns_or_constants_never_sql() -> None:
 
 
 def test_an_assignment_of_another_version_is_refused_with_what_to_do() -> None:
-    with pytest.raises(InvalidAssignment, match=r"assignment version 1, but this worker reads version 2"):
+    with pytest.raises(
+        InvalidAssignment, match=r"assignment version 1, but this worker reads versions 2 and 3"
+    ):
         load_assignment(None, {"VO_ASSIGNMENT": json.dumps(assignment_document(version=1))})
+
+
+def test_a_version_2_assignment_still_runs_and_version_3_carries_the_start_batch_size() -> None:
+    old = load_assignment(None, {"VO_ASSIGNMENT": json.dumps(assignment_document(version=2))})
+    assert old.start_batch_size is None
+    document = assignment_document(version=3)
+    document["startBatchSize"] = 96
+    assert load_assignment(None, {"VO_ASSIGNMENT": json.dumps(document)}).start_batch_size == 96
+    document["startBatchSize"] = 0
+    with pytest.raises(InvalidAssignment, match="startBatchSize"):
+        load_assignment(None, {"VO_ASSIGNMENT": json.dumps(document)})
 
 
 def test_round_trips_in_camel_case() -> None:

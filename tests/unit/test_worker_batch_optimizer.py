@@ -16,17 +16,19 @@ def run(optimizer: BatchOptimizer, seconds_per_text: float, calls: int, overhead
     return sizes
 
 
-def test_starts_within_the_bounds() -> None:
-    assert BatchOptimizer(16, 1024, 0.1).size == 32
+def test_starts_at_the_smallest_size_or_where_earlier_jobs_settled_within_the_bounds() -> None:
+    assert BatchOptimizer(16, 1024, 0.1).size == 16
     assert BatchOptimizer(64, 1024, 0.1).size == 64
-    assert BatchOptimizer(1, 8, 0.1).size == 8
+    assert BatchOptimizer(1, 8, 0.1).size == 1
+    assert BatchOptimizer(16, 1024, 0.1, size=96).size == 96
+    assert BatchOptimizer(16, 64, 0.1, size=96).size == 64
 
 
 def test_converges_to_the_size_that_meets_the_target() -> None:
     optimizer = BatchOptimizer(16, 1024, 0.1)
     sizes = run(optimizer, seconds_per_text=0.001, calls=20)  # 100 texts take 100 ms
     assert sizes[-1] == 100
-    assert sizes[1] == 64  # grows by at most a factor of two per step
+    assert sizes[:4] == [16, 32, 64, 100]  # grows by at most a factor of two per step
 
 
 def test_shrinks_when_the_encoder_slows_down() -> None:
@@ -57,7 +59,7 @@ def test_the_log_reports_what_was_used() -> None:
     sizes = run(optimizer, seconds_per_text=0.001, calls=10)
     summary = optimizer.log.summary()
     assert summary.count == 10
-    assert (summary.first, summary.last, summary.min, summary.max) == (32, 100, 32, 100)
+    assert (summary.first, summary.last, summary.min, summary.max) == (16, 100, 16, 100)
     assert sum(count for _, count in summary.runs) == 10
     assert [size for size, _ in summary.runs] == list(dict.fromkeys(sizes))
 

@@ -21,7 +21,13 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, ValidationError, model_validator
 
-from vector_operator.api.migrationplan import EncodeBatching, FileRecords, QualitySpec, SqlTable
+from vector_operator.api.migrationplan import (
+    MAX_ENCODE_BATCH_SIZE,
+    EncodeBatching,
+    FileRecords,
+    QualitySpec,
+    SqlTable,
+)
 from vector_operator.api.model import ApiModel
 from vector_operator.api.vectorcollection import (
     MAX_DIMENSION,
@@ -39,9 +45,15 @@ from vector_operator.contract.field_values import parse_field_value
 
 ASSIGNMENT_ENV = "VO_ASSIGNMENT"
 """The environment variable that holds the assignment as JSON."""
-ASSIGNMENT_VERSION: Literal[2] = 2
+CPU_REQUEST_ENV = "VO_CPU_REQUEST_MILLICORES"
+"""The worker container's ``requests.cpu`` in millicores (downward API; 0 when not requested)."""
+CPU_LIMIT_ENV = "VO_CPU_LIMIT_MILLICORES"
+"""Its ``limits.cpu`` in millicores (downward API; the node's allocatable CPUs when unset)."""
+ASSIGNMENT_VERSION: Literal[3] = 3
 """2: the API's models for source, model and encode settings; typed numeric key bounds; field
-values are columns or constants."""
+values are columns or constants. 3: ``startBatchSize`` (the micro-batch size earlier Jobs of the
+plan settled on) and ``model.backend``. A version 3 worker also reads version 2 assignments."""
+READABLE_VERSIONS = (2, 3)
 
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=253)]
 """The name of an environment variable (never its value)."""
@@ -187,7 +199,7 @@ class QualitySettings(ApiModel):
 class WorkerAssignment(ApiModel):
     """One embedding Job's work."""
 
-    version: Literal[2] = ASSIGNMENT_VERSION
+    version: Literal[2, 3] = ASSIGNMENT_VERSION
     batch: BatchIdentity
     milvus: MilvusTarget
     collection: CollectionTarget
@@ -195,6 +207,9 @@ class WorkerAssignment(ApiModel):
     key_range: KeyRange = Field(default_factory=KeyRange)
     model: EmbeddingSpec
     encode: EncodeBatching = Field(default_factory=EncodeBatching)
+    start_batch_size: int | None = Field(default=None, ge=1, le=MAX_ENCODE_BATCH_SIZE)
+    """The micro-batch size to start at: what earlier Jobs of the plan settled on, so that each Job
+    does not learn it again from the default. Kept within encode's bounds. Unset: the default."""
     quality: QualitySettings = Field(default_factory=QualitySettings)
 
     @model_validator(mode="after")
@@ -244,10 +259,11 @@ def load_assignment(assignment_file: Path | None, environ: Mapping[str, str]) ->
         raw = json.loads(document)
     except json.JSONDecodeError as error:
         raise InvalidAssignment(f"{origin} is not JSON: {error.msg} at line {error.lineno}") from None
-    if isinstance(raw, dict) and raw.get("version", ASSIGNMENT_VERSION) != ASSIGNMENT_VERSION:
+    if isinstance(raw, dict) and raw.get("version", ASSIGNMENT_VERSION) not in READABLE_VERSIONS:
+        readable = " and ".join(str(version) for version in READABLE_VERSIONS)
         raise InvalidAssignment(
-            f"{origin} is assignment version {raw.get('version')!r}, but this worker reads version"
-            f" {ASSIGNMENT_VERSION}: run the worker image that matches the operator (--worker-image)"
+            f"{origin} is assignment version {raw.get('version')!r}, but this worker reads versions"
+            f" {readable}: run the worker image that matches the operator (--worker-image)"
         )
     try:
         return WorkerAssignment.model_validate(raw)

@@ -104,6 +104,10 @@ class Timings(ResultModel):
 
     total_ms: int = 0
     model_load_ms: int = 0
+    startup_ms: int = 0
+    """From the process's start to the model being ready: the interpreter, imports and model load,
+    the fixed cost every Job pays before its first record (model_load_ms alone when the process
+    start is unknown)."""
     read_ms: int = 0
     encode_ms: int = 0
     write_ms: int = 0
@@ -165,6 +169,8 @@ class ModelReport(ResultModel):
     full_max_seq_length: int = 0
     """The model's own limit, used for the reference encoding."""
     dimension: int = 0
+    threads: int = 0
+    """CPU threads the model ran with: the pod's CPU request, else its limit (see cpu_budget)."""
 
 
 class WorkerResult(ResultModel):

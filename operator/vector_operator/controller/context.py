@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 
 from kubernetes import client
 
+from vector_operator import DEFAULT_WORKER_IMAGE
 from vector_operator.metrics import OperatorMetrics
 from vector_operator.migration.observation import Installation
 from vector_operator.milvus.connection import MilvusClients, MilvusEndpoint
 from vector_operator.sources.sql_engine import Timeouts
-
-DEFAULT_WORKER_IMAGE = "ghcr.io/vectors-aios/vector-operator:0.1.0"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""Kopf handlers for MigrationPlan: thin. A change of the spec, the operator's start and a timer
-each run one step (controller.plan_step: observe -> decide -> apply); the timer runs only while the
-plan has something to do or something scheduled, and a tick with nothing due reads nothing."""
+"""Kopf handlers for MigrationPlan: thin. A change of the spec, the operator's start, one of its
+batch Jobs finishing, and a timer each run one step (controller.plan_step: observe -> decide ->
+apply); the timer runs only while the plan has something to do or something scheduled, and a tick
+with nothing due reads nothing."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from pydantic import ValidationError
 from vector_operator.api.migrationplan import MigrationPlanSpec, MigrationPlanStatus
 from vector_operator.api.resource import GROUP, VERSION
 from vector_operator.controller.context import OperatorContext
+from vector_operator.controller.job_completion import JobCompletions
 from vector_operator.controller.plan_deletion import delete_plan
 from vector_operator.controller.plan_step import step_plan
 from vector_operator.migration import schedule
+from vector_operator.migration.batch_jobs import MANAGED_BY, MANAGED_BY_LABEL
 
 PLURAL = "migrationplans"
 
@@ -50,6 +53,11 @@ def register(registry: kopf.OperatorRegistry, context: OperatorContext) -> None:
     def on_delete(body: kopf.Body, retry: int, logger: kopf.Logger, **_: Any) -> None:
         delete_plan(context, body, retry, logger)
 
+    completions = JobCompletions(context)
+
+    def on_job_event(body: kopf.Body, logger: kopf.Logger, **kwargs: Any) -> None:
+        completions.on_event(kwargs.get("type"), body, logger)  # the watch event's type
+
     kopf.on.create(*resource, registry=registry, id="step")(on_change)
     kopf.on.update(*resource, registry=registry, id="step", field="spec")(on_change)
     kopf.on.resume(*resource, registry=registry, id="step")(on_change)
@@ -57,3 +65,6 @@ def register(registry: kopf.OperatorRegistry, context: OperatorContext) -> None:
         on_tick
     )
     kopf.on.delete(*resource, registry=registry, id="cleanup", retries=6)(on_delete)
+    kopf.on.event(
+        "batch", "v1", "jobs", registry=registry, id="job-finished", labels={MANAGED_BY_LABEL: MANAGED_BY}
+    )(on_job_event)

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 from vector_operator.contract.result import BatchSizes
 
-DEFAULT_START = 32
-"""sentence-transformers' default batch size: sound on CPU and GPU alike, a safe first probe."""
 SMOOTHING = 0.5
 """Weight of the newest observation in the per-text cost estimate."""
 MAX_STEP = 2.0
@@ -29,7 +27,10 @@ class BatchOptimizer:
     max_size: int
     target_latency_s: float
     size: int = 0
-    """The size to use for the next batch."""
+    """The size to use for the next batch; 0 at the start: min_size, a cheap first probe (the size
+    then grows at most twofold per call, so a GPU reaches its large batches within a few calls,
+    while a CPU's first call does not overshoot the target many times over). The worker starts at
+    the size earlier Jobs of the plan settled on instead, when there is one."""
     seconds_per_text: float | None = None
     """The current estimate of one text's encode cost."""
     log: BatchSizeLog = field(default_factory=lambda: BatchSizeLog())
@@ -40,9 +41,7 @@ class BatchOptimizer:
             raise ValueError(f"need 1 <= min_size <= max_size, got {self.min_size} and {self.max_size}")
         if self.target_latency_s <= 0:
             raise ValueError("target_latency_s must be positive")
-        if not self.size:
-            self.size = self._clamp(DEFAULT_START)
-        self.size = self._clamp(self.size)
+        self.size = self._clamp(self.size or self.min_size)
 
     def _clamp(self, size: float) -> int:
         return max(self.min_size, min(self.max_size, round(size)))

@@ -23,10 +23,12 @@ from vector_operator.sources import RecordSource, SourceMisconfigured
 from vector_operator.sources.files import FileRecordsSource
 from vector_operator.sources.sql_pages import SqlTableSource
 from vector_operator.worker.batch_optimizer import BatchOptimizer
+from vector_operator.worker.cpu_budget import available_cpus
 from vector_operator.worker.embedding_model import EmbeddingModel, load_embedding_model
 from vector_operator.worker.field_mapping import FieldMapper
 from vector_operator.worker.milvus_collection import MilvusCollection
 from vector_operator.worker.pipeline import Pipeline, PipelineCounts, text_char_limit
+from vector_operator.worker.process_start import seconds_since_start
 from vector_operator.worker.quality import QualitySample, measure_quality
 from vector_operator.worker.recommendations import BatchFacts, recommend
 from vector_operator.worker.text_building import TextBuilder
@@ -91,8 +93,12 @@ class BatchRun:
         *,
         model: EmbeddingModel | None = None,
         stop: threading.Event | None = None,
+        measure_startup: bool = False,
     ) -> None:
+        """``measure_startup``: this process was started for this batch (a Job's pod), so its start-up
+        is counted from the process's start."""
         self.assignment = assignment
+        self._measure_startup = measure_startup
         self._environ = environ
         self._model = model
         self._stop = stop or threading.Event()
@@ -115,6 +121,8 @@ class BatchRun:
             started = time.perf_counter()
             self._model = load_embedding_model(self.assignment.model)
             self._timings.model_load_ms = _ms(time.perf_counter() - started)
+            age = seconds_since_start() if self._measure_startup else None
+            self._timings.startup_ms = _ms(age) if age is not None else self._timings.model_load_ms
         model, dimension = self._model, self.assignment.collection.dimension
         if model.dimension != dimension:
             raise DimensionMismatch(
@@ -147,7 +155,10 @@ class BatchRun:
                 encoder=model,
                 writer=collection,
                 optimizer=BatchOptimizer(
-                    bounds.min_batch_size, bounds.max_batch_size, bounds.target_batch_latency_ms / 1000.0
+                    bounds.min_batch_size,
+                    bounds.max_batch_size,
+                    bounds.target_batch_latency_ms / 1000.0,
+                    size=assignment.start_batch_size or 0,  # clamped into the bounds; 0: the default
                 ),
                 checker=VectorChecker(assignment.collection.dimension),
                 sample=QualitySample(assignment.quality.sample_size, seed=_seed(assignment)),
@@ -234,6 +245,7 @@ class BatchRun:
                 max_seq_length=model.max_seq_length,
                 full_max_seq_length=model.full_max_seq_length,
                 dimension=model.dimension,
+                threads=available_cpus(),
             )
             if status is Status.SUCCEEDED:
                 result.recommendations = recommend(

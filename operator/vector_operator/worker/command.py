@@ -128,7 +128,7 @@ def _run(assignment: WorkerAssignment, environ: Mapping[str, str]) -> int:
     redact = Redactor(secret_values(assignment, environ))
     redact.install(log)
     stop, terminated = threading.Event(), threading.Event()
-    run = BatchRun(assignment, environ, stop=stop)
+    run = BatchRun(assignment, environ, stop=stop, measure_startup=True)
     outcome: list[WorkerResult | BaseException] = []
 
     def execute() -> None:
