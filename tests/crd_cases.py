@@ -403,6 +403,13 @@ CASES = [
         _put("spec.batching", {"maxConcurrentJobs": 1}),
     ),
     Case(
+        "records-per-job-neither-a-count-nor-auto",
+        "mplan",
+        _put("spec.batching", {"recordsPerJob": "lots"}),
+        "spec.batching.recordsPerJob in body should match '^auto$'",
+        _put("spec.batching", {"recordsPerJob": "auto"}),
+    ),
+    Case(
         "coherence-critical-above-warning",
         "mplan",
         _put("spec.quality", {"coherence": {"warning": 0.85, "critical": 0.90}}),

@@ -57,9 +57,11 @@ def plan_status(kubectl: Kubectl, name: str = "articles-backfill") -> dict[str, 
     return got.get("status") or {}
 
 
-def phase_is(kubectl: Kubectl, *phases: str) -> Callable[[], dict[str, Any] | None]:
+def phase_is(
+    kubectl: Kubectl, *phases: str, plan: str = "articles-backfill"
+) -> Callable[[], dict[str, Any] | None]:
     def check() -> dict[str, Any] | None:
-        status = plan_status(kubectl)
+        status = plan_status(kubectl, plan)
         if status.get("phase") in ("Failed", "RolledBack") and status.get("phase") not in phases:
             raise AssertionError(f"the plan ended {status.get('phase')}: {json.dumps(status)[:3000]}")
         return status if status.get("phase") in phases else None
@@ -71,10 +73,10 @@ def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
 
 
-def event_reasons(kubectl: Kubectl, name: str) -> list[str]:
-    listed = json.loads(
-        kubectl("get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json").stdout
-    )
+def event_reasons(kubectl: Kubectl, name: str, type_: str | None = None) -> list[str]:
+    """The reasons of the Events about ``name`` (only those of ``type_``, e.g. Warning, when given)."""
+    selector = f"involvedObject.name={name}" + (f",type={type_}" if type_ else "")
+    listed = json.loads(kubectl("get", "events", "--field-selector", selector, "-o", "json").stdout)
     return [e["reason"] for e in listed["items"]]
 
 

@@ -89,6 +89,8 @@ def test_the_quickstart_migrates_every_row_with_zero_failed_queries(
         "Succeeded",
     ):
         assert reason in reasons
+    # a newcomer's first run raises no alarm: two Jobs of one thread each fit the two-CPU node
+    assert event_reasons(kubectl, "articles-backfill", "Warning") == []
     vcol = json.loads(kubectl("get", "vectorcollection", "articles", "-o", "json").stdout)["status"]
     assert vcol["physicalCollection"] == new
     eventually(

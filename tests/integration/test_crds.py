@@ -194,8 +194,8 @@ def test_the_api_server_fills_in_the_defaults(crds: None, kubectl: Kubectl) -> N
     kubectl("apply", "-f", "-", input=json.dumps(plan))
     stored_plan = _get(kubectl, "mplan/minimal")["spec"]
     assert stored_plan["batching"] == {
-        "recordsPerJob": 5000,
-        "maxConcurrentJobs": 4,
+        "recordsPerJob": "auto",
+        "maxConcurrentJobs": "auto",
         "backoffLimit": 3,
         "encode": {"minBatchSize": 16, "maxBatchSize": 1024, "targetBatchLatencyMs": 100},
     }

@@ -141,7 +141,7 @@ def test_the_assignment_names_credentials_by_variable_and_carries_the_key_range(
         physical="articles__v2",
         key_range=(150, 200),
     )
-    assert assignment["version"] == 2
+    assert assignment["version"] == 3
     assert assignment["keyRange"] == {"start": 150, "end": 200}
     assert assignment["collection"]["name"] == "articles__v2"
     assert assignment["source"]["sql"]["urlEnv"] == "VO_SOURCE_URL"

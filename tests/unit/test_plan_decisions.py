@@ -27,7 +27,7 @@ from tests.unit.plan_observations import (
     step,
 )
 
-from vector_operator.api.migrationplan import MAX_RECOMMENDATIONS, MigrationPhase
+from vector_operator.api.migrationplan import MAX_RECOMMENDATIONS, MigrationPhase, Throughput
 from vector_operator.contract.result import Anomalies, WorkerResult
 from vector_operator.migration.batch_plan import BatchPlan
 from vector_operator.migration.effects import (
@@ -393,3 +393,61 @@ def test_the_collection_served_before_waits_for_retention_and_every_policy_windo
     assert DropPhysical(ALIAS, V1, OWNER) in retired.effects
     assert retired.status.previous_retired_at is not None
     assert not needs_timer(spec, retired.status, later)
+
+
+def test_auto_sizing_is_recorded_with_its_basis_and_the_planned_event_says_it() -> None:
+    spec = plan_spec(batching={"recordsPerJob": "auto", "maxConcurrentJobs": "auto"})
+    decision = step(status(), spec, batch_plan=BatchPlan(200, 200, ()), scanned=True, schedulable_cpus=2.0)
+    sizing = decision.status.sizing
+    assert sizing is not None
+    assert (sizing.records_per_job, sizing.max_concurrent_jobs) == (200, 2)
+    assert sizing.basis is not None
+    assert "estimated, nothing measured yet" in sizing.basis
+    (planned,) = [e for e in decision.events if e.reason == "Planned"]
+    assert "at most 2 Jobs at a time" in planned.message
+    assert "2 CPUs on the nodes" in planned.message
+    # measured by an earlier plan on the same collection: the basis says so
+    earlier = SiblingPlan(
+        "last-week",
+        NOW - datetime.timedelta(days=7),
+        MigrationPhase.SUCCEEDED,
+        throughput=Throughput(job_records_per_second=90.0, job_startup_seconds=7.0),
+    )
+    measured = step(status(), spec, batch_plan=BatchPlan(200, 200, ()), scanned=True, siblings=(earlier,))
+    assert measured.status.sizing is not None
+    assert measured.status.sizing.basis is not None
+    assert "90 records/s per Job and 7 s start-up (measured by earlier Jobs)" in measured.status.sizing.basis
+    assert measured.status.sizing.max_concurrent_jobs == 4  # no node could be read
+
+
+def test_jobs_start_at_the_batch_size_earlier_jobs_settled_on_and_their_pace_is_kept() -> None:
+    settled = WorkerResult.model_validate(
+        {
+            **result().model_dump(by_alias=True),
+            "recordsPerSecond": 120.0,
+            "timings": {"startupMs": 8000, "batchP95Ms": 80.0},
+            "batchSizes": {"count": 5, "first": 32, "last": 7, "median": 96},
+        }
+    )
+    decision = step(generating_status(), jobs=(job(0, outcome=settled),))
+    throughput = decision.status.throughput
+    assert throughput is not None
+    assert (throughput.encode_batch_size, throughput.job_records_per_second) == (96, 120.0)
+    assert throughput.job_startup_seconds == 8.0
+    launches = [e for e in decision.effects if isinstance(e, LaunchJob)]
+    assert launches, "the next batches start"
+    for launch in launches:
+        container = launch.manifest["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert json.loads(env["VO_ASSIGNMENT"]["value"])["startBatchSize"] == 96
+        assert container["resources"] == {"requests": {"cpu": "1"}}
+        assert env["VO_CPU_REQUEST_MILLICORES"]["valueFrom"]["resourceFieldRef"] == {
+            "containerName": "worker", "resource": "requests.cpu", "divisor": "1m"
+        }  # fmt: skip
+    second = WorkerResult.model_validate(
+        {**settled.model_dump(by_alias=True), "recordsPerSecond": 80.0, "timings": {"startupMs": 6000}}
+    )
+    smoothed = step(decision.status, jobs=(job(0, outcome=settled), job(1, outcome=second)))
+    assert smoothed.status.throughput is not None
+    assert smoothed.status.throughput.job_records_per_second == 100.0
+    assert smoothed.status.throughput.job_startup_seconds == 7.0

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, WithJsonSchema
 
 from vector_operator.api.bounds import MAX_RECENT_BATCHES, MAX_RECENT_FAILURES, SIMILARITY_RANGE
 from vector_operator.api.conditions import Conditions
@@ -31,6 +31,7 @@ from vector_operator.api.resource import AGE, API_VERSION, PrinterColumn, Resour
 from vector_operator.api.rollbackpolicy import ActionStep, RollbackAction
 
 MAX_ENCODE_BATCH_SIZE = 4096
+AUTO: Literal["auto"] = "auto"
 # Compact batch ranges ("0-99,120-130"); the operator merges adjacent ranges to stay far below.
 MAX_COMPLETED_RANGES_LENGTH = 65536
 SQL_IDENTIFIER_RE = "^[A-Za-z_][A-Za-z0-9_$]*$"
@@ -277,13 +278,38 @@ class PodTemplateOverrides(ApiModel):
     another one is refused with a condition, and no Job is created."""
 
 
+def _count_or_auto(maximum: int) -> WithJsonSchema:
+    """The schema of a positive count up to ``maximum`` or "auto": an int-or-string, since JSON
+    Schema applies minimum and maximum to numbers only and the pattern to strings only."""
+    return WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "x-kubernetes-int-or-string": True,
+            "minimum": 1,
+            "maximum": maximum,
+            "pattern": "^auto$",
+        }
+    )
+
+
+RecordsPerJob = Annotated[
+    Annotated[int, Field(ge=1, le=10_000_000)] | Literal["auto"], _count_or_auto(10_000_000)
+]
+ConcurrentJobs = Annotated[Annotated[int, Field(ge=1, le=256)] | Literal["auto"], _count_or_auto(256)]
+
+
 class Batching(ApiModel):
     """How the source is cut into Jobs and how those Jobs run."""
 
-    records_per_job: int = Field(default=5000, ge=1, le=10_000_000)
-    """Records one Job embeds and writes."""
-    max_concurrent_jobs: int = Field(default=4, ge=1, le=256)
-    """Jobs running at once (1..256)."""
+    records_per_job: RecordsPerJob = AUTO
+    """Records one Job embeds and writes (1..10000000), or auto (the default): one wave of Jobs of
+    at most about 5 minutes' work each, more waves for a larger source, never a Job with less work
+    than its own start-up; sized from the pace earlier Jobs of the same collection measured (a CPU
+    estimate before any ran). status.sizing says what was chosen and why."""
+    max_concurrent_jobs: ConcurrentJobs = AUTO
+    """Jobs running at once (1..256), or auto (the default): as many as the nodes a worker pod may
+    run on hold by its CPU request (one CPU unless podTemplate.resources says otherwise), at most
+    32."""
     encode: EncodeBatching = Field(default_factory=EncodeBatching)
     """Micro-batching inside each Job."""
     pod_template: PodTemplateOverrides | None = None
@@ -531,13 +557,30 @@ class MigrationProgress(ApiModel):
     """Succeeded and total batches as kubectl shows them, e.g. 12/40."""
 
 
+class JobSizing(ApiModel):
+    """How the plan's Jobs were sized when it was planned."""
+
+    records_per_job: int | None = Field(default=None, ge=1)
+    """Records per Job (batch)."""
+    max_concurrent_jobs: int | None = Field(default=None, ge=1)
+    """Jobs running at once."""
+    basis: str | None = Field(default=None, max_length=512)
+    """Why: the pace and the CPUs it was computed from, or that the spec fixed the numbers."""
+
+
 class Throughput(ApiModel):
     """Recent speed of the plan."""
 
     records_per_second: float | None = Field(default=None, ge=0)
     """Records written per second over the last minutes, all Jobs together."""
+    job_records_per_second: float | None = Field(default=None, ge=0)
+    """Records one Job writes per second once its model is loaded (the latest Jobs, smoothed)."""
+    job_startup_seconds: float | None = Field(default=None, ge=0)
+    """A Job's start-up: from its process's start to its model being ready (the latest Jobs,
+    smoothed)."""
     encode_batch_size: int | None = Field(default=None, ge=1)
-    """The micro-batch size the workers settled on most recently."""
+    """The micro-batch size the workers settled on most recently (the median of the latest Job's):
+    the next Jobs start at it instead of learning it again."""
 
 
 class CoherenceSummary(ApiModel):
@@ -705,6 +748,8 @@ class MigrationPlanStatus(ApiModel):
     """Batches and records done."""
     throughput: Throughput | None = None
     """Recent speed."""
+    sizing: JobSizing | None = None
+    """The Jobs' size and how many run at once, as planned (batching's auto or the spec's numbers)."""
     quality: MigrationQuality | None = None
     """Quality so far."""
     completed_ranges: str | None = Field(

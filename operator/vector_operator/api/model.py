@@ -12,7 +12,9 @@ int-or-string quantities. :mod:`vector_operator.api.crd` turns the result into s
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
@@ -122,6 +124,34 @@ Quantity = Annotated[
     ),
 ]
 """A Kubernetes resource quantity (``2``, ``500m``, ``4Gi``), as in a Pod's resources."""
+
+_QUANTITY_SUFFIXES = {
+    **{
+        suffix: Decimal(1024) ** power
+        for power, suffix in enumerate(("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))
+    },
+    **{"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": Decimal("1e3")},
+    **{
+        "M": Decimal("1e6"),
+        "G": Decimal("1e9"),
+        "T": Decimal("1e12"),
+        "P": Decimal("1e15"),
+        "E": Decimal("1e18"),
+    },
+}
+
+
+def parse_quantity(quantity: int | str) -> Decimal:
+    """The number a quantity stands for (``500m`` -> 0.5, ``4Gi`` -> 4294967296, ``1e3`` -> 1000).
+    Raises ValueError for text that is not a quantity."""
+    text = str(quantity).strip()
+    if re.fullmatch(QUANTITY_PATTERN, text) is None:
+        raise ValueError(f"{quantity!r} is not a Kubernetes quantity")
+    for suffix in sorted(_QUANTITY_SUFFIXES, key=len, reverse=True):
+        if suffix and text.endswith(suffix):
+            return Decimal(text[: -len(suffix)]) * _QUANTITY_SUFFIXES[suffix]
+    return Decimal(text)
+
 
 PreservedObject = Annotated[
     dict[str, Any],

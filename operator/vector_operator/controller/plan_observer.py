@@ -15,9 +15,9 @@ from vector_operator.api.migrationplan import MigrationPhase
 from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.collection.milvus_layout import layout_of
 from vector_operator.controller.context import OperatorContext
-from vector_operator.kube import jobs, plan_config, plans, policies, targets
+from vector_operator.kube import jobs, nodes, plan_config, plans, policies, targets
 from vector_operator.kube.secrets import SecretReader, SecretUnavailable
-from vector_operator.migration import schedule
+from vector_operator.migration import job_sizing, schedule
 from vector_operator.migration.observation import MilvusView, PlanObservation, Probe, Problem
 from vector_operator.milvus.collections import MilvusCollections
 from vector_operator.milvus.connection import MilvusEndpoint, MilvusUnavailable
@@ -113,6 +113,11 @@ class _Gatherer:
     def siblings(self) -> None:
         self.found["siblings"] = tuple(plans.siblings(self.context.custom, self.plan))
 
+    def nodes(self) -> None:
+        template = self.plan.spec.batching.pod_template
+        selector = (template.node_selector if template is not None else None) or {}
+        self.found["schedulable_cpus"] = nodes.schedulable_cpus(self.context.core, selector)
+
     def scan(self) -> None:
         """The source's batches, when the ConfigMap does not hold them yet."""
         self.config()
@@ -123,7 +128,14 @@ class _Gatherer:
             message = "the controller plans SQL sources only for now: use source.sql"
             raise Unobservable(Problem("UnsupportedSource", message, warning=False))
         url = SecretReader(self.context.core, self.namespace)(sql.url_secret_ref)
-        timeouts, size = self.context.settings.source_timeouts, self.plan.spec.batching.records_per_job
+        batching, status = self.plan.spec.batching, self.plan.status
+        jobs_at_once = job_sizing.concurrency(batching, self.found.get("schedulable_cpus"))
+        pace = job_sizing.pace(batching, job_sizing.measured_pace(status.throughput, self.found["siblings"]))
+
+        def size(records: int) -> int:
+            return job_sizing.records_per_job(batching, records, jobs_at_once, pace)
+
+        timeouts = self.context.settings.source_timeouts
         self.found.update(
             batch_plan=plan_sql_batches(url, sql.table, sql.primary_key, size, timeouts), scanned=True
         )
@@ -140,7 +152,7 @@ def _reads(gatherer: _Gatherer) -> list[Callable[[], object]]:
         fills = new is not None and new != status.previous_physical_collection
         return [g.config, g.target, g.milvus, g.jobs] if fills else [g.jobs]
     if phase in (MigrationPhase.PENDING, MigrationPhase.PLANNING):
-        return [g.scan, g.siblings]
+        return [g.siblings, g.nodes, g.scan]  # the Jobs' size depends on the other two
     if phase is MigrationPhase.PREPARING:
         return [g.config, g.target, g.milvus, g.siblings]
     if phase in (MigrationPhase.GENERATING, MigrationPhase.PAUSED):

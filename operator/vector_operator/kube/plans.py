@@ -91,6 +91,7 @@ def siblings(custom: client.CustomObjectsApi, plan: StoredPlan) -> list[SiblingP
                 phase=other.status.phase,
                 retrying=retry_requested(other.spec, other.status),
                 ready=other.spec.approval is Approval.AUTOMATIC or other.spec.approved,
+                throughput=other.status.throughput,
             )
         )
     return found

@@ -49,6 +49,7 @@ def batch_assignment(
     milvus_uri: str,
     physical: str,
     key_range: tuple[KeyValue | None, KeyValue | None],
+    start_batch_size: int | None = None,
 ) -> dict[str, Any]:
     sql = plan_spec.source.sql
     if sql is None:
@@ -80,6 +81,7 @@ def batch_assignment(
         ),
         model=collection_spec.embedding,
         encode=plan_spec.batching.encode,
+        start_batch_size=start_batch_size,
         quality=QualitySettings(sample_size=plan_spec.quality.sample_size),
     )
     # Validated as a whole here, so a mistake shows up in the plan's status and not in a failing pod.

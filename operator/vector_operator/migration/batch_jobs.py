@@ -4,6 +4,7 @@ context that meets the "restricted" Pod Security Standard."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 from vector_operator.api.kubernetes_types import SecretKeyReference
 from vector_operator.api.migrationplan import PodTemplateOverrides
 from vector_operator.api.resource import API_VERSION
+from vector_operator.contract.assignment import CPU_LIMIT_ENV, CPU_REQUEST_ENV
 
 MAX_NAME = 63
 PLAN_LABEL = "vectors.aios.dev/plan"
@@ -25,6 +27,10 @@ MILVUS_TOKEN_ENV = "VO_MILVUS_TOKEN"  # noqa: S105 - the name of the variable, n
 MILVUS_CA_VOLUME = "milvus-ca"
 MILVUS_CA_DIR = "/var/run/secrets/vectors.aios.dev/milvus-ca"
 MILVUS_CA_FILE = f"{MILVUS_CA_DIR}/ca.crt"
+CONTAINER = "worker"
+DEFAULT_RESOURCES: dict[str, Any] = {"requests": {"cpu": "1"}}
+"""A worker pod's resources when the plan sets none: one CPU, which the worker sizes its threads to
+and the scheduler packs pods by, so that Jobs sharing a node do not oversubscribe it."""
 
 
 def job_name(plan: str, index: int, round_: int = 0) -> str:
@@ -69,12 +75,22 @@ def _container(assignment: dict[str, Any], secrets: list[SecretEnv], settings: J
         {"name": "HF_HUB_OFFLINE", "value": "1"},
         {"name": "TRANSFORMERS_OFFLINE", "value": "1"},
     ]
+    env += [
+        {
+            "name": name,
+            "valueFrom": {
+                "resourceFieldRef": {"containerName": CONTAINER, "resource": resource, "divisor": "1m"}
+            },
+        }
+        for name, resource in ((CPU_REQUEST_ENV, "requests.cpu"), (CPU_LIMIT_ENV, "limits.cpu"))
+    ]
     env += [{"name": s.env, "valueFrom": {"secretKeyRef": {"name": s.secret, "key": s.key}}} for s in secrets]
     container: dict[str, Any] = {
-        "name": "worker",
+        "name": CONTAINER,
         "image": settings.image,
         "command": list(settings.command),
         "env": env,
+        "resources": copy.deepcopy(DEFAULT_RESOURCES),
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": {
             "allowPrivilegeEscalation": False,

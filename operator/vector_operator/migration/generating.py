@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from vector_operator.api.migrationplan import MigrationPhase
-from vector_operator.migration import admission, compact_ranges
+from vector_operator.migration import admission, compact_ranges, job_sizing
 from vector_operator.migration.assignments import UnsupportedSource
 from vector_operator.migration.batch_plan import BatchPlan
 from vector_operator.migration.batch_results import BatchesSeen, take_in_finished_jobs
@@ -151,7 +151,7 @@ def _launch(step: Step, plan: BatchPlan, seen: BatchesSeen) -> int | None:
         *compact_ranges.members(status.completed_ranges),
         *compact_ranges.members(status.failed_ranges),
     }
-    limit = step.spec.batching.max_concurrent_jobs
+    limit = job_sizing.concurrency_of(step.spec.batching, status)
     chosen = next_batches(plan.batches, excluded | seen.running, len(seen.running), limit)
     for index in chosen:
         try:

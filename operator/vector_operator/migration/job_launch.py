@@ -63,6 +63,7 @@ def batch_manifest(
         milvus_uri=milvus_uri,
         physical=physical,
         key_range=batches.key_range(index),
+        start_batch_size=status.throughput.encode_batch_size if status.throughput is not None else None,
     )
     return batch_job(
         plan=plan.name,

@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from vector_operator.api.conditions import Condition
-from vector_operator.api.migrationplan import MigrationPhase, MigrationPlanSpec, MigrationPlanStatus
+from vector_operator.api.migrationplan import (
+    MigrationPhase,
+    MigrationPlanSpec,
+    MigrationPlanStatus,
+    Throughput,
+)
 from vector_operator.api.rollbackpolicy import RollbackPolicySpec
 from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.collection.ownership import Owner
@@ -119,6 +124,7 @@ class SiblingPlan:
     phase: MigrationPhase | None
     retrying: bool = False  # a Failed plan whose spec.retry asks for another round
     ready: bool = True  # past its approval (or needs none): it would prepare now
+    throughput: Throughput | None = None  # the pace its Jobs measured
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,8 @@ class PlanObservation:
     jobs: tuple[BatchJob, ...] = ()
     policies: tuple[GuardingPolicy, ...] = ()
     siblings: tuple[SiblingPlan, ...] = ()
+    schedulable_cpus: float | None = None
+    """The allocatable CPUs of the Ready nodes a worker pod may run on; None when unknown."""
 
     @property
     def collection_spec(self) -> VectorCollectionSpec | None:

@@ -4,12 +4,23 @@ and for the target to be free."""
 
 from __future__ import annotations
 
-from vector_operator.api.migrationplan import Approval, MigrationPhase
-from vector_operator.migration import admission, target_lock
+from vector_operator.api.migrationplan import Approval, JobSizing, MigrationPhase
+from vector_operator.migration import admission, job_sizing, target_lock
 from vector_operator.migration.batch_plan import BatchPlan
 from vector_operator.migration.effects import StoreBatchPlan
 from vector_operator.migration.progress import count_null_keys, progress_of, summary
 from vector_operator.migration.step import Step
+
+
+def _record_sizing(step: Step, plan: BatchPlan) -> None:
+    """What the Jobs' size and concurrency are, and why: the same inputs the scan sized them by."""
+    batching = step.spec.batching
+    pace = job_sizing.pace(batching, job_sizing.measured_pace(step.status.throughput, step.obs.siblings))
+    step.status.sizing = JobSizing(
+        records_per_job=plan.records_per_batch,
+        max_concurrent_jobs=job_sizing.concurrency(batching, step.obs.schedulable_cpus),
+        basis=job_sizing.sizing_basis(batching, pace, step.obs.schedulable_cpus),
+    )
 
 
 def _take_batches(step: Step, plan: BatchPlan) -> bool:
@@ -24,12 +35,15 @@ def _take_batches(step: Step, plan: BatchPlan) -> bool:
             " the plan again",
         )
         return False
+    if step.obs.scanned or step.status.sizing is None:
+        _record_sizing(step, plan)
     if step.obs.scanned:
+        assert step.status.sizing is not None
         step.effect(StoreBatchPlan(plan))
         step.event(
             "Planned",
             f"{plan.records_total} records in {plan.batches} batches of up to {plan.records_per_batch};"
-            f" at most {step.spec.batching.max_concurrent_jobs} Jobs at a time",
+            f" at most {step.status.sizing.max_concurrent_jobs} Jobs at a time ({step.status.sizing.basis})",
         )
     progress = progress_of(step.status)
     progress.batches_total, progress.records_total = plan.batches, plan.records_total + plan.null_keys

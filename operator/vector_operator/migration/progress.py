@@ -94,11 +94,33 @@ def fold_success(status: MigrationPlanStatus, index: int, result: WorkerResult) 
     quality.processing_time_ms_p95 = round(
         max(quality.processing_time_ms_p95 or 0.0, result.timings.batch_p95_ms), 3
     )
-    if result.batch_sizes.last:
-        status.throughput = (status.throughput or Throughput()).model_copy(
-            update={"encode_batch_size": result.batch_sizes.last}
-        )
+    _merge_pace(status, result)
     _merge_findings(status, result)
+
+
+PACE_SMOOTHING = 0.5
+"""Weight of the latest Job in the plan's pace figures."""
+
+
+def _smoothed(previous: float | None, latest: float) -> float:
+    return round(latest if previous is None else PACE_SMOOTHING * latest + (1 - PACE_SMOOTHING) * previous, 3)
+
+
+def _merge_pace(status: MigrationPlanStatus, result: WorkerResult) -> None:
+    """The micro-batch size the Job settled on (the next Jobs start at it), its write rate and its
+    start-up (the next plan on the collection sizes its Jobs by them)."""
+    throughput = (status.throughput or Throughput()).model_copy()
+    if result.batch_sizes.median:  # the median: the last call is the remainder
+        throughput.encode_batch_size = result.batch_sizes.median
+    if result.records.upserted and result.records_per_second:
+        throughput.job_records_per_second = _smoothed(
+            throughput.job_records_per_second, result.records_per_second
+        )
+    if result.timings.startup_ms:
+        throughput.job_startup_seconds = _smoothed(
+            throughput.job_startup_seconds, result.timings.startup_ms / 1000
+        )
+    status.throughput = throughput
 
 
 def recommendation_kind(text: str) -> str:

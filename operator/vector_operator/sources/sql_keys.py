@@ -7,7 +7,7 @@ is refused; rows with a NULL key are counted, to be reported as skipped."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -66,10 +66,11 @@ def _key_value(table: TableRef, key: str, value: object) -> KeyValue:
 
 
 def plan_sql_batches(
-    url: str, table: str, primary_key: str, records_per_batch: int, timeouts: Timeouts
+    url: str, table: str, primary_key: str, size: int | Callable[[int], int], timeouts: Timeouts
 ) -> BatchPlan:
-    """The batches of ``table`` by ``primary_key``. Raises PlanningRefused (reasons TooManyBatches,
-    KeyNotUnique, UnsupportedKeyType), SourceMisconfigured or SourceUnavailable."""
+    """The batches of ``table`` by ``primary_key``: ``size`` records each, or as many as
+    ``size(rows with a key)`` says. Raises PlanningRefused (reasons TooManyBatches, KeyNotUnique,
+    UnsupportedKeyType), SourceMisconfigured or SourceUnavailable."""
     ref = TableRef.parse(table)
     engine = open_engine(url, timeouts)
     try:
@@ -81,6 +82,7 @@ def plan_sql_batches(
             total, keyed = connection.execute(
                 sa.select(sa.func.count(), sa.func.count(key)).select_from(ref.clause())
             ).one()
+            records_per_batch = size(int(keyed)) if callable(size) else size
             if batches_needed(keyed, records_per_batch) > MAX_BATCHES:
                 raise PlanningRefused(
                     "TooManyBatches",
