@@ -16,7 +16,7 @@ export PYTHONPATH := $(CURDIR)/devenv
 PYTEST_ARGS ?=
 
 .PHONY: help install system-packages binaries cluster-up cluster-down cluster-status demo demo-down test test-unit lint clean \
-	manifests manifests-check bench test-compat bench-operator bench-tune
+	manifests manifests-check bench test-compat bench-operator bench-tune bench-migration
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS=":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ bench-tune: install ## re-index copy vs embedding rate, and a 20-trial tuning st
 
 bench-operator: install binaries ## VectorCollection apply -> Ready latency (50 at once) and operator peak RSS
 	$(PY) bench/vectorcollection_readiness.py $(BENCH_ARGS)
+
+bench-migration: install binaries ## migration (10,000 rows, SQLite -> Milvus Lite, real Jobs) vs bare encode: migration/encode and where the time went
+	$(PY) bench/migration_throughput.py $(BENCH_ARGS)
 
 clean: cluster-down ## remove the venv and local state (the binary cache in ~/.cache stays)
 	rm -rf $(VENV) $(DEVENV_DIR) .pytest_cache .mypy_cache .ruff_cache

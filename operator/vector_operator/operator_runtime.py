@@ -51,6 +51,20 @@ class RunOptions:
     verbose: bool = False
 
 
+QUIET_WATCH_HANDLERS = ("job-finished", "target-ready")
+"""Handlers that see every event of every Job or VectorCollection: their routine success is not news."""
+
+
+class _QuietWatchSuccesses(logging.Filter):
+    """Drops Kopf's "Handler '<id>' succeeded." line for QUIET_WATCH_HANDLERS (every status write
+    of every VectorCollection would log one); their failures are still logged."""
+
+    _QUIET = frozenset(f"Handler {handler!r} succeeded." for handler in QUIET_WATCH_HANDLERS)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self._QUIET
+
+
 def kubernetes_api() -> client.ApiClient:
     """In a pod: the service account; elsewhere: KUBECONFIG / ~/.kube/config."""
     try:
@@ -97,6 +111,7 @@ def run(options: RunOptions) -> None:
         verbose=options.verbose,
         log_format=kopf.LogFormat.JSON if options.log_format == "json" else kopf.LogFormat.FULL,
     )
+    logging.getLogger("kopf.objects").addFilter(_QuietWatchSuccesses())
     api = kubernetes_api()
     context = OperatorContext(
         settings=OperatorSettings(

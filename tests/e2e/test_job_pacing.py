@@ -1,5 +1,5 @@
-"""A plan's Jobs drive it: a finished Job steps its plan at once (the operator here ticks once an
-hour, so nothing else could), each Job starts at the micro-batch size the earlier ones settled on,
+"""A plan's Jobs drive it: its target becoming Ready and a finished Job step the plan at once (the
+operator here ticks once an hour, so nothing else could), each Job starts at the micro-batch size the earlier ones settled on,
 reports its start-up, and runs as many threads as its pod requested CPUs; the next plan on the same
 collection sizes its Jobs (auto) by the pace those Jobs measured and by the node's CPUs."""
 
@@ -105,10 +105,8 @@ def test_finished_jobs_step_their_plan_and_the_next_plan_is_sized_by_their_pace(
 def _two_plans(kubectl: Kubectl, recorder: JobRecorder, operator: OperatorProcess, source_db: Path) -> None:
     alias = unique("paced")
     first = quickstart(source_db, alias, batching={"recordsPerJob": 100, "maxConcurrentJobs": 1})
-    # the collection first: a plan waiting for its target would wait for the hourly tick
-    apply(kubectl, [d for d in first if d["kind"] != "MigrationPlan"])
-    kubectl("wait", "--for=condition=Ready", "vectorcollection/articles", "--timeout=90s")
-    apply(kubectl, [d for d in first if d["kind"] == "MigrationPlan"])
+    # applied together: the plan waits for its collection, which steps it when it becomes Ready
+    apply(kubectl, first)
     status = eventually("the first plan succeeds", phase_is(kubectl, "Succeeded"), timeout=420)
     assert status["progress"]["recordsDone"] == ROWS
     assert status["sizing"] == {
@@ -129,7 +127,7 @@ def _two_plans(kubectl: Kubectl, recorder: JobRecorder, operator: OperatorProces
         assignments.append(json.loads(env["VO_ASSIGNMENT"]["value"]))
     assert "startBatchSize" not in assignments[0]
     assert assignments[1]["startBatchSize"] == settled
-    assert results[1]["batchSizes"]["first"] == max(16, min(1024, settled))
+    assert results[1]["batchSizes"]["first"] == settled
     for result in results:
         timings = result["timings"]
         assert timings["startupMs"] > timings["modelLoadMs"] > 0  # interpreter and imports come first

@@ -197,7 +197,7 @@ def test_the_api_server_fills_in_the_defaults(crds: None, kubectl: Kubectl) -> N
         "recordsPerJob": "auto",
         "maxConcurrentJobs": "auto",
         "backoffLimit": 3,
-        "encode": {"minBatchSize": 16, "maxBatchSize": 1024, "targetBatchLatencyMs": 100},
+        "encode": {"minBatchSize": 1, "maxBatchSize": 1024, "targetBatchLatencyMs": 100},
     }
     assert stored_plan["retry"] == 0
     assert stored_plan["quality"] == {

@@ -1,7 +1,7 @@
 """Kopf handlers for MigrationPlan: thin. A change of the spec, the operator's start, one of its
-batch Jobs finishing, and a timer each run one step (controller.plan_step: observe -> decide ->
-apply); the timer runs only while the plan has something to do or something scheduled, and a tick
-with nothing due reads nothing."""
+batch Jobs finishing, its target VectorCollection becoming Ready, and a timer each run one step
+(controller.plan_step: observe -> decide -> apply); the timer runs only while the plan has
+something to do or something scheduled, and a tick with nothing due reads nothing."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from vector_operator.controller.context import OperatorContext
 from vector_operator.controller.job_completion import JobCompletions
 from vector_operator.controller.plan_deletion import delete_plan
 from vector_operator.controller.plan_step import step_plan
+from vector_operator.controller.target_readiness import TargetReadiness
 from vector_operator.migration import schedule
 from vector_operator.migration.batch_jobs import MANAGED_BY, MANAGED_BY_LABEL
 
@@ -58,6 +59,11 @@ def register(registry: kopf.OperatorRegistry, context: OperatorContext) -> None:
     def on_job_event(body: kopf.Body, logger: kopf.Logger, **kwargs: Any) -> None:
         completions.on_event(kwargs.get("type"), body, logger)  # the watch event's type
 
+    readiness = TargetReadiness(context)
+
+    def on_target_event(body: kopf.Body, logger: kopf.Logger, **kwargs: Any) -> None:
+        readiness.on_event(kwargs.get("type"), body, logger)
+
     kopf.on.create(*resource, registry=registry, id="step")(on_change)
     kopf.on.update(*resource, registry=registry, id="step", field="spec")(on_change)
     kopf.on.resume(*resource, registry=registry, id="step")(on_change)
@@ -68,3 +74,4 @@ def register(registry: kopf.OperatorRegistry, context: OperatorContext) -> None:
     kopf.on.event(
         "batch", "v1", "jobs", registry=registry, id="job-finished", labels={MANAGED_BY_LABEL: MANAGED_BY}
     )(on_job_event)
+    kopf.on.event(GROUP, VERSION, "vectorcollections", registry=registry, id="target-ready")(on_target_event)

@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from vector_operator.api.migrationplan import Approval, MigrationPlanSpec, MigrationPlanStatus
+from vector_operator.api.migrationplan import Approval, MigrationPhase, MigrationPlanSpec, MigrationPlanStatus
 from vector_operator.api.resource import GROUP, VERSION
 from vector_operator.kube.custom_objects import read_custom_object
 from vector_operator.migration import target_lock
@@ -70,6 +70,21 @@ def read_plan(custom: client.CustomObjectsApi, namespace: str, name: str) -> Jso
 def _plans(custom: client.CustomObjectsApi, namespace: str) -> Iterator[Json]:
     listed = cast(Json, custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))
     yield from listed.get("items", [])
+
+
+def waiting_for_target(custom: client.CustomObjectsApi, namespace: str, target: str) -> list[tuple[str, str]]:
+    """The name and uid of the namespace's plans for VectorCollection ``target`` that have not
+    started filling (Pending, Planning, Preparing): what a target becoming Ready lets go on."""
+    found = []
+    for item in _plans(custom, namespace):
+        metadata, phase = item["metadata"], (item.get("status") or {}).get("phase")
+        if (item.get("spec") or {}).get("targetRef", {}).get("name") != target or metadata.get(
+            "deletionTimestamp"
+        ):
+            continue
+        if phase in (None, MigrationPhase.PENDING, MigrationPhase.PLANNING, MigrationPhase.PREPARING):
+            found.append((str(metadata["name"]), str(metadata["uid"])))
+    return found
 
 
 def siblings(custom: client.CustomObjectsApi, plan: StoredPlan) -> list[SiblingPlan]:
