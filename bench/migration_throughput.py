@@ -70,6 +70,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # as the worker comman
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from pymilvus import MilvusClient
+from pymilvus.exceptions import MilvusException
 from text_corpus import DIMENSION, MODEL, corpus
 
 from localcluster.cluster import LocalCluster, RunningCluster
@@ -586,11 +587,15 @@ def migrate(bench: Bench, round_number: int, backend: str, texts: list[str]) -> 
         bench.kept.append(name)
     else:
         migration.cleanup_seconds = clean_up(bench, name, args.timeout)
-        milvus = MilvusClient(uri=bench.milvus_uri)  # short-lived: an idle one draws GOAWAYs
         try:
-            leftover = [c for c in milvus.list_collections() if c.startswith(alias)]
-        finally:
-            milvus.close()
+            milvus = MilvusClient(uri=bench.milvus_uri)  # short-lived: an idle one draws GOAWAYs
+            try:
+                leftover = [c for c in milvus.list_collections() if c.startswith(alias)]
+            finally:
+                milvus.close()
+        except MilvusException as error:  # pymilvus reuses a channel the server may have closed
+            print(f"  could not check Milvus for leftovers of {name}: {error}")
+            leftover = []
         if leftover:
             print(f"  WARNING: left in Milvus after deleting {name}: {leftover}")
     return migration
