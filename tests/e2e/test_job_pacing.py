@@ -1,7 +1,8 @@
 """A plan's Jobs drive it: its target becoming Ready and a finished Job step the plan at once (the
-operator here ticks once an hour, so nothing else could), each Job starts at the micro-batch size the earlier ones settled on,
-reports its start-up, and runs as many threads as its pod requested CPUs; the next plan on the same
-collection sizes its Jobs (auto) by the pace those Jobs measured and by the node's CPUs."""
+operator here ticks once an hour, so nothing else could), each Job starts at the micro-batch size
+the earlier ones settled on, reports its start-up, and runs as many threads as its pod requested
+CPUs; the next plan on the same collection sizes its Jobs (auto) by the pace those Jobs measured and
+by the node's CPUs."""
 
 from __future__ import annotations
 

@@ -176,7 +176,7 @@ def test_the_api_server_fills_in_the_defaults(crds: None, kubectl: Kubectl) -> N
         "metricType": "COSINE",
         "index": {"type": "AUTOINDEX"},
         "milvus": {"database": "default"},
-        "embedding": {"model": "m", "normalize": True, "device": "cpu"},
+        "embedding": {"model": "m", "normalize": True, "device": "cpu", "backend": "torch"},
         "primaryKey": {"type": "INT64"},
         "deletionPolicy": "Retain",
         "reindex": {"retention": "24h", "validationSampleSize": 200},

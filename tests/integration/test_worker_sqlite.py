@@ -15,6 +15,7 @@ from worker_support import MODEL, article_texts, entity_count, sql_assignment
 from localcluster.milvus_lite import MilvusLiteServer
 from vector_operator.api.vectorcollection import EmbeddingSpec, MetricType
 from vector_operator.contract.assignment import CollectionTarget, MilvusTarget
+from vector_operator.worker.cpu_budget import available_cpus
 from vector_operator.worker.embedding_model import load_embedding_model
 from vector_operator.worker.milvus_collection import MilvusCollection
 from vector_operator.worker.quality import SampledRecord, measure_quality
@@ -106,16 +107,19 @@ def test_a_table_lands_in_milvus_with_exact_counts(
     assert quality["missing"] == 0
     assert quality["anomalies"]["collapse"] is False
     sizes = result["batchSizes"]
-    assert 16 <= sizes["min"] <= sizes["max"] <= 1024
+    assert sizes["first"] == 1  # no earlier Job settled a size: the first call probes at minBatchSize
+    assert 1 <= sizes["min"] <= sizes["max"] <= 1024
     assert sum(count for _, count in sizes["runs"]) == sizes["count"]
     assert result["timings"]["batchP50Ms"] > 0
     assert result["model"] == {
         "name": MODEL,
         "device": "cpu",
+        "backend": "torch",
         "precision": "float32",
         "maxSeqLength": 256,
         "fullMaxSeqLength": 256,
         "dimension": 384,
+        "threads": available_cpus(),
     }
 
 

@@ -54,7 +54,7 @@ def test_reads_the_assignment_from_the_environment() -> None:
     assert assignment.source.sql is not None
     assert assignment.source.sql.url_env == "SOURCE_URL"
     assert (assignment.key_range.start, assignment.key_range.end) == (1000, 2000)
-    assert (assignment.encode.min_batch_size, assignment.encode.max_batch_size) == (16, 1024)
+    assert (assignment.encode.min_batch_size, assignment.encode.max_batch_size) == (1, 1024)
     assert assignment.encode.target_batch_latency_ms == 100
     assert assignment.quality.sample_size == 100
 

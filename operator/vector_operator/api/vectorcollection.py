@@ -303,6 +303,14 @@ class EmbeddingDevice(StrEnum):
     AUTO = "auto"
 
 
+class EmbeddingBackend(StrEnum):
+    """What runs the model's transformer on CPU."""
+
+    TORCH = "torch"
+    ONNX = "onnx"
+    OPENVINO = "openvino"
+
+
 class EmbeddingSpec(ApiModel):
     """The sentence-transformers model that turns source text into vectors, and how it is run."""
 
@@ -320,6 +328,15 @@ class EmbeddingSpec(ApiModel):
     max_seq_length: int | None = Field(default=None, ge=1, le=32768)
     """Cut input text to this many tokens. Omitted: the model's own limit. Shorter is faster and
     loses quality on long texts (watch coherence)."""
+    backend: EmbeddingBackend = EmbeddingBackend.TORCH
+    """What runs the model on CPU: torch (PyTorch, float32), onnx (ONNX Runtime, float32) or openvino
+    (OpenVINO, in the precision it picks for the CPU: bfloat16 where the CPU computes it natively,
+    else float32). onnx and openvino run the model's transformer exported to ONNX (once, then cached
+    in the worker's $VO_BACKEND_CACHE) with the model's own tokenizer, sequence limit, pooling,
+    truncateDim and normalize; on CPU they are often faster. Every batch's coherence compares the
+    stored vectors with the model run by torch in float32, so what a backend costs in quality is
+    measured, not assumed. On cuda the model runs on torch. Changing it does not change the vector
+    space."""
 
 
 class DeletionPolicy(StrEnum):

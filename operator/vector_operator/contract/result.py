@@ -163,6 +163,8 @@ class QualityResult(ResultModel):
 class ModelReport(ResultModel):
     name: str = ""
     device: str = ""
+    backend: str = ""
+    """What ran the model: torch, onnx (ONNX Runtime) or openvino (embedding.backend)."""
     precision: str = ""
     max_seq_length: int = 0
     """The sequence limit the worker encoded with."""

@@ -241,6 +241,7 @@ class BatchRun:
             result.model = ModelReport(
                 name=model.name,
                 device=model.device,
+                backend=str(model.backend),
                 precision=model.precision,
                 max_seq_length=model.max_seq_length,
                 full_max_seq_length=model.full_max_seq_length,

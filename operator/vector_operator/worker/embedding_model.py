@@ -2,7 +2,9 @@
 thread, and the float32 full-length reference encoder the coherence check compares against.
 
 CPU by default; on CUDA (asked for, or ``auto`` with a GPU visible) the working model runs in
-half precision, and the reference stays float32.
+half precision, and the reference stays float32. ``embedding.backend`` onnx or openvino swaps the
+working encoder's transformer for ONNX Runtime or OpenVINO on CPU (:mod:`onnx_encoder`); the
+reference is always the torch model in float32, so coherence measures what the backend costs.
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from vector_operator.api.vectorcollection import EmbeddingBackend as Backend
 from vector_operator.api.vectorcollection import EmbeddingDevice as Device
 from vector_operator.api.vectorcollection import EmbeddingSpec as ModelSettings
 from vector_operator.worker.cpu_budget import available_cpus
 from vector_operator.worker.model_loading import ModelNotAvailable, resolve_model
+from vector_operator.worker.onnx_encoder import BackendEncoder, check_supported, open_backend
+from vector_operator.worker.onnx_export import exported_model, transformer_dir
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
@@ -60,10 +67,15 @@ class EmbeddingModel:
     dimension: int
     notes: list[str] = field(default_factory=list)
     """Things the result should tell the user about how the model was loaded."""
+    backend: Backend = Backend.TORCH
+    """What runs the working encoder (torch, also when another backend was asked for on cuda)."""
+    _backend_encoder: BackendEncoder | None = None
     _reference: SentenceTransformer | None = None
 
     def encode(self, texts: Sequence[str]) -> FloatArray:
         """Vectors of ``texts`` in one forward pass, as they will be stored."""
+        if self._backend_encoder is not None:
+            return self._backend_encoder.encode(texts)
         vectors = self.model.encode(
             list(texts),
             batch_size=max(1, len(texts)),
@@ -99,7 +111,9 @@ class EmbeddingModel:
         return np.asarray(vectors, dtype=np.float32)
 
     def _reference_model(self) -> SentenceTransformer:
-        if self.precision == "float32":
+        import torch
+
+        if next(self.model.parameters()).dtype == torch.float32:  # the torch model, whatever the backend
             return self.model
         if self._reference is None:
             self._reference = copy.deepcopy(self.model).float()
@@ -149,12 +163,24 @@ def load_embedding_model(settings: ModelSettings) -> EmbeddingModel:
     dimension = model.get_embedding_dimension()
     if dimension is None:
         raise ModelNotAvailable(f"model {settings.model!r} does not declare its embedding dimension")
+    backend, backend_encoder = Backend.TORCH, None
+    if settings.backend is not Backend.TORCH and device == "cuda":
+        notes.append(
+            f"embedding.backend {settings.backend} runs on CPU only: on cuda the model ran on torch "
+            f"({precision})"
+        )
+    elif settings.backend is not Backend.TORCH:
+        backend = settings.backend
+        backend_encoder, precision = _open_backend(model, settings, path, notes)
     # One throw-away forward pass: the first call pays for lazy initialisation (kernels, thread
     # pools, CUDA context), which is model loading, not the first micro-batch's latency.
-    model.encode(["warm-up"], batch_size=1, show_progress_bar=False)
+    if backend_encoder is not None:
+        backend_encoder.encode(["warm-up"])
+    else:
+        model.encode(["warm-up"], batch_size=1, show_progress_bar=False)
     log.info(
-        "model %s loaded from %s on %s (%s), max_seq_length %s of %s, dimension %s",
-        settings.model, path, device, precision, model.max_seq_length, full_limit, dimension,
+        "model %s loaded from %s on %s (%s, %s), max_seq_length %s of %s, dimension %s",
+        settings.model, path, device, backend, precision, model.max_seq_length, full_limit, dimension,
     )  # fmt: skip
     return EmbeddingModel(
         name=settings.model,
@@ -166,4 +192,25 @@ def load_embedding_model(settings: ModelSettings) -> EmbeddingModel:
         full_max_seq_length=full_limit,
         dimension=int(dimension),
         notes=notes,
+        backend=backend,
+        _backend_encoder=backend_encoder,
     )
+
+
+def _open_backend(
+    model: SentenceTransformer, settings: ModelSettings, path: Path, notes: list[str]
+) -> tuple[BackendEncoder, str]:
+    """The working encoder and its precision for ``settings.backend``: the model's transformer
+    exported to ONNX (or the cached export) and loaded into that runtime, with torch's CPU count."""
+    check_supported(model, settings.backend)
+    exported = exported_model(model, settings.model, transformer_dir(path))
+    notes.extend(exported.notes)
+    opened = open_backend(
+        model,
+        settings.backend,
+        exported.path,
+        threads=available_cpus(),
+        truncate_dim=settings.truncate_dim,
+        normalize=settings.normalize,
+    )
+    return opened.encoder, opened.precision
