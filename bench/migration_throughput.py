@@ -69,13 +69,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # as the worker comman
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
+from operator_process import start_operator, stop
 from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 from text_corpus import DIMENSION, MODEL, corpus
 
 from localcluster.cluster import LocalCluster, RunningCluster
 from localcluster.milvus_lite import MilvusLiteServer
-from localcluster.ports import free_port
 from vector_operator.migration.batch_jobs import BATCH_LABEL, PLAN_LABEL, plan_label_value
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -333,45 +333,6 @@ class NamespaceWatch:
 
 
 # -- the operator ------------------------------------------------------------------------------
-
-
-def start_operator(
-    cluster: RunningCluster, namespace: str, milvus_uri: str, log: Path, extra: list[str]
-) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "PATH": f"{cluster.bin_dir}:{os.environ['PATH']}",
-    }
-    command = [
-        sys.executable, "-m", "vector_operator.cli", "run",
-        "--namespace", namespace,
-        "--milvus-uri", milvus_uri,
-        "--metrics-port", str(free_port()),
-        # The Jobs run on the local node agent as host processes: this interpreter's worker.
-        "--worker-command", f"{sys.executable} -m vector_operator.cli worker",
-        *extra,
-    ]  # fmt: skip
-    print(f"operator: {' '.join(command[1:])}")
-    with log.open("ab") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
-    deadline = time.monotonic() + 60
-    while "Initial authentication has finished" not in log.read_text(errors="replace"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            raise RuntimeError(f"the operator did not start:\n{log.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.2)
-    return process
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # -- bare encode -------------------------------------------------------------------------------
@@ -852,7 +813,9 @@ def run(cluster: RunningCluster, args: argparse.Namespace, scratch: Path, log: P
             f"{tokens[0]}-{tokens[-1]} tokens in the first 1,000, median {tokens[len(tokens) // 2]}); "
             f"{MODEL}, torch threads {torch.get_num_threads()}; backends {', '.join(args.backends)}"
         )
-        operator = start_operator(cluster, namespace, milvus_server.uri, log, args.operator_arg)
+        # The Jobs run on the local node agent as host processes: this interpreter's worker.
+        worker = ("--worker-command", f"{sys.executable} -m vector_operator.cli worker")
+        operator = start_operator(cluster, namespace, milvus_server.uri, log, *worker, *args.operator_arg)
         idle_kib = memory_kib(operator.pid, "VmRSS")
         watcher.start()
         time.sleep(1)  # let the watches establish before the first create

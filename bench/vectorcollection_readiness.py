@@ -24,7 +24,6 @@ import datetime
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,11 +35,11 @@ from typing import Any
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
+from operator_process import start_operator, stop
 from pymilvus import MilvusClient
 
 from localcluster.cluster import LocalCluster, RunningCluster
 from localcluster.milvus_lite import MilvusLiteServer
-from localcluster.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GROUP, VERSION, PLURAL = "vectors.aios.dev", "v1alpha1", "vectorcollections"
@@ -148,41 +147,6 @@ class ReadyWatch:
     def wait(self, done: Any, timeout: float) -> bool:
         with self.changed:
             return self.changed.wait_for(done, timeout)
-
-
-def start_operator(
-    cluster: RunningCluster, namespace: str, milvus_uri: str, log: Path
-) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "PATH": f"{cluster.bin_dir}:{os.environ['PATH']}",
-    }
-    command = [
-        sys.executable, "-m", "vector_operator.cli", "run",
-        "--namespace", namespace,
-        "--milvus-uri", milvus_uri,
-        "--metrics-port", str(free_port()),
-    ]  # fmt: skip
-    with log.open("ab") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
-    deadline = time.monotonic() + 60
-    while "Initial authentication has finished" not in log.read_text(errors="replace"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            raise RuntimeError(f"the operator did not start:\n{log.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.2)
-    return process
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def run(cluster: RunningCluster, count: int, timeout: float, scratch: Path, log: Path) -> None:
