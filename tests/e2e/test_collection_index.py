@@ -276,8 +276,12 @@ def test_a_tuning_study_of_20_trials_beats_the_seed_defaults_and_reindexes_to_it
 
         names = milvus.list_collections()
         assert not [n for n in names if n.startswith(alias) and "__tune" in n], names  # no scratch left
-        final = status(kubectl, "tuned")
-        tuned = next(c for c in final["conditions"] if c["type"] == "Tuned")
+
+        def tuned_condition() -> dict[str, Any] | None:  # written by the study once it sees the swing
+            found = next(c for c in status(kubectl, "tuned")["conditions"] if c["type"] == "Tuned")
+            return found if found["status"] == "True" else None
+
+        tuned = eventually("the study records the re-index", tuned_condition, timeout=120)
         assert (tuned["status"], tuned["reason"]) == ("True", "Reindexed")
         assert "TuningApplied" in event_reasons(kubectl, "tuned")
 

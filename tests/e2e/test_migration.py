@@ -48,7 +48,7 @@ def test_the_quickstart_migrates_every_row_with_zero_failed_queries(
     # The Job pods must pass the "restricted" Pod Security Standard, or no pod is ever created.
     kubectl("label", "namespace", kubectl.namespace or "", "pod-security.kubernetes.io/enforce=restricted")
     alias = unique("articles")
-    documents = quickstart(source_db, alias)
+    documents = quickstart(source_db, alias, batching=None)  # as shipped: auto sizing
     apply(kubectl, [d for d in documents if d["kind"] != "MigrationPlan"])
     kubectl("wait", "--for=condition=Ready", "vectorcollection/articles", "--timeout=90s")
 

@@ -59,7 +59,8 @@ def test_a_migration_and_its_rollback_as_prometheus_and_kubectl_vector_show_them
     tmp_path: Path,
 ) -> None:
     alias = unique("watched")
-    apply(kubectl, quickstart(source_db, alias))
+    # four Jobs, for a report with several batches (the quickstart's auto sizing makes one)
+    apply(kubectl, quickstart(source_db, alias, batching={"recordsPerJob": 50, "maxConcurrentJobs": 2}))
     status = eventually("the plan succeeds", phase_is(kubectl, "Succeeded"))
 
     # Prometheus's recording rules give the figures the plan's status shows.
