@@ -89,11 +89,17 @@ def test_the_quickstart_migrates_every_row_with_zero_failed_queries(
         "Succeeded",
     }
     # Kopf posts Events from a queue of its own: wait for every one rather than read them once
-    eventually(
-        "every phase's Event is posted",
-        lambda: expected <= set(event_reasons(kubectl, "articles-backfill")),
-        timeout=60,
-    )
+    missing: set[str] = set()
+
+    def all_posted() -> bool:
+        missing.clear()
+        missing.update(expected - set(event_reasons(kubectl, "articles-backfill")))
+        return not missing
+
+    try:
+        eventually("every phase's Event is posted", all_posted, timeout=60)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; missing: {sorted(missing)}") from None
     # a newcomer's first run raises no alarm: one Job of one thread leaves a core to Milvus
     assert event_reasons(kubectl, "articles-backfill", "Warning") == []
     vcol = json.loads(kubectl("get", "vectorcollection", "articles", "-o", "json").stdout)["status"]

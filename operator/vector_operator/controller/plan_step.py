@@ -27,6 +27,7 @@ from vector_operator.migration.effects import (
     RecordHistory,
     StoreBatchPlan,
 )
+from vector_operator.migration.unposted_events import carried_over
 from vector_operator.milvus.connection import MilvusUnavailable
 from vector_operator.status_conditions import ConditionUpdate, merged_conditions
 
@@ -73,9 +74,11 @@ def _report_stop(context: OperatorContext, plan: plans.StoredPlan, reason: str, 
 
 
 def _round(
-    context: OperatorContext, observed: Observed, logger: logging.Logger | kopf.Logger
+    context: OperatorContext, observed: Observed, logger: logging.Logger | kopf.Logger, unposted: list[Event]
 ) -> tuple[str, bool]:
-    """One observe-decide-apply-write round; the result label and whether to look again."""
+    """One observe-decide-apply-write round; the result label and whether to look again.
+    ``unposted`` holds the Events of earlier rounds whose effects were applied but whose status
+    lost a race: they are posted with the next round that writes (see unposted_events)."""
     decision: Decision = decide(observed.observation)
     plan = observed.plan
     for effect in decision.effects:  # the operator's log, not Events: those say what a human should notice
@@ -90,12 +93,16 @@ def _round(
         return "milvus_unavailable", False
     written, message = plans.write_status(context.custom, plan, decision.status)
     if written is plans.Written.CONFLICT:
+        identity = plan.identity
+        log.info("%s/%s: changed since it was read; looking again", identity.namespace, identity.name)
+        unposted[:] = carried_over(unposted, decision.events)
         return "conflict", True
     if written is plans.Written.REFUSED:
         logger.error(f"the status of {plan.identity.name} was refused: {message}")
         _report_stop(context, plan, "StatusRefused", f"the API server refused the plan's status: {message}")
         return "status_refused", False
-    _post(plan.body, decision.events)
+    _post(plan.body, carried_over(unposted, decision.events))
+    unposted.clear()
     target = observed.observation.collection_spec
     alias = target.collection_name if target is not None else plan.spec.target_ref.name
     plan_metrics.publish(context.metrics, plan.identity, plan.spec, plan.status, decision, alias)
@@ -106,6 +113,7 @@ def step_plan(
     context: OperatorContext, namespace: str, name: str, uid: str, logger: logging.Logger | kopf.Logger
 ) -> None:
     result = "ok"
+    unposted: list[Event] = []
     with context.lock_for(uid):
         for _ in range(MAX_ROUNDS):
             try:
@@ -118,7 +126,10 @@ def step_plan(
                 break
             if observed is None:
                 break
-            result, again = _round(context, observed, logger)
+            result, again = _round(context, observed, logger, unposted)
             if not again:
                 break
+        body = plans.read_plan(context.custom, namespace, name) if unposted else None
+        if body is not None:  # every round lost its race: what was done is still news
+            _post(body, unposted)
     context.metrics.reconciles.labels(KIND, result).inc()
