@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("VECTOR_OPERATOR_MILVUS_URI"),
         help="the Milvus for collections whose spec.milvus.uri is empty (env VECTOR_OPERATOR_MILVUS_URI)",
     )
-    run_parser.add_argument("--metrics-port", type=int, default=8080, help="Prometheus /metrics port")
+    run_parser.add_argument(
+        "--metrics-port", type=int, default=8080, help="Prometheus /metrics port (0: serve no metrics)"
+    )
     run_parser.add_argument(
         "--metrics-address", default="127.0.0.1", help="address /metrics and /healthz listen on"
     )
@@ -86,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         " allowed, any other is refused",
     )
     run_parser.add_argument(
+        "--worker-service-account",
+        metavar="NAME",
+        help="the ServiceAccount embedding Jobs run as when a plan names none (always allowed); it must"
+        " exist in each namespace plans run in. Default: the namespace's default ServiceAccount",
+    )
+    run_parser.add_argument(
         "--allowed-worker-service-account",
         action="append",
         default=[],
@@ -104,6 +112,20 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_STATEMENT_TIMEOUT_S,
         help="seconds one planning statement (the key scan) may take (PostgreSQL, MySQL)",
     )
+    run_parser.add_argument(
+        "--peering",
+        metavar="NAME",
+        help="run as one of several replicas: Kopf's peering object NAME (KopfPeering in each watched"
+        " namespace, ClusterKopfPeering with --all-namespaces; its CRDs must be installed) elects the"
+        " replica with the highest --priority, the others pause until it is gone. Without it the"
+        " operator runs standalone: run exactly one replica",
+    )
+    run_parser.add_argument(
+        "--priority",
+        type=int,
+        help="this replica's peering priority (default with --peering: drawn at random, so that replicas"
+        " of one Deployment never tie: Kopf pauses every replica of a tied priority)",
+    )
     run_parser.add_argument("--log-format", choices=["plain", "json"], default="plain")
     run_parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -112,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if not args.namespace and not args.all_namespaces:
             parser.error("run: name the namespaces to watch (--namespace NS, repeatable) or --all-namespaces")
+        if args.priority is not None and not args.peering:
+            parser.error("run: --priority needs --peering (a standalone operator has no peers to outrank)")
         run(
             RunOptions(
                 namespaces=tuple(args.namespace),
@@ -127,9 +151,12 @@ def main(argv: list[str] | None = None) -> int:
                 worker_image=args.worker_image,
                 worker_command=tuple(shlex.split(args.worker_command)),
                 allowed_worker_images=tuple(args.allowed_worker_image),
+                worker_service_account=args.worker_service_account,
                 allowed_worker_service_accounts=tuple(args.allowed_worker_service_account),
                 source_connect_timeout_s=args.source_connect_timeout,
                 source_statement_timeout_s=args.source_statement_timeout,
+                peering=args.peering,
+                priority=args.priority,
                 log_format=args.log_format,
                 verbose=args.verbose,
             )

@@ -9,6 +9,7 @@ connection; an inactivity timeout backs that up.
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +45,22 @@ class RunOptions:
     worker_image: str = DEFAULT_WORKER_IMAGE
     worker_command: tuple[str, ...] = ("vector-operator", "worker")
     allowed_worker_images: tuple[str, ...] = ()
+    worker_service_account: str | None = None
     allowed_worker_service_accounts: tuple[str, ...] = ()
     source_connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     source_statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S
+    peering: str | None = None
+    priority: int | None = None
     log_format: str = "plain"
     verbose: bool = False
+
+
+def peering_priority(options: RunOptions) -> int | None:
+    """The replica's priority among its peers: the one given, else a random one (replicas of one
+    Deployment share their arguments, and Kopf pauses all replicas of a tied priority)."""
+    if options.peering is None or options.priority is not None:
+        return options.priority
+    return random.SystemRandom().randint(1, 2**31 - 1)
 
 
 QUIET_WATCH_HANDLERS = ("job-finished", "target-ready")
@@ -123,6 +135,7 @@ def run(options: RunOptions) -> None:
             worker_image=options.worker_image,
             worker_command=options.worker_command,
             allowed_worker_images=frozenset(options.allowed_worker_images),
+            worker_service_account=options.worker_service_account,
             allowed_worker_service_accounts=frozenset(options.allowed_worker_service_accounts),
             source_timeouts=Timeouts(options.source_connect_timeout_s, options.source_statement_timeout_s),
         ),
@@ -131,14 +144,20 @@ def run(options: RunOptions) -> None:
         custom=client.CustomObjectsApi(api),
     )
     registry = build_registry(context)
-    context.metrics.serve(options.metrics_port, options.metrics_address)
+    if options.metrics_port:
+        context.metrics.serve(options.metrics_port, options.metrics_address)
     liveness = (
         f"http://{options.metrics_address}:{options.liveness_port}/healthz" if options.liveness_port else None
     )
+    priority = peering_priority(options)
+    if options.peering is not None:
+        logging.getLogger(__name__).info(f"peering as {options.peering!r} with priority {priority}")
     kopf.run(
         registry=registry,
         clusterwide=options.all_namespaces,
         namespaces=list(options.namespaces),
-        standalone=True,
+        standalone=options.peering is None,
+        peering_name=options.peering,
+        priority=priority,
         liveness_endpoint=liveness,
     )

@@ -11,6 +11,7 @@ import pytest
 from tests.unit.plan_observations import (
     ALIAS,
     IMAGE,
+    INSTALLATION,
     NOW,
     OWNER,
     TARGET,
@@ -32,6 +33,7 @@ from vector_operator.contract.result import Anomalies, WorkerResult
 from vector_operator.migration.batch_plan import BatchPlan
 from vector_operator.migration.effects import (
     CreatePhysical,
+    Decision,
     DeleteJobs,
     LaunchJob,
     PinTarget,
@@ -44,6 +46,13 @@ from vector_operator.migration.observation import JobState, SiblingPlan
 from vector_operator.migration.schedule import needs_timer, step_due
 
 V1, V2 = f"{ALIAS}__v1", f"{ALIAS}__v2"
+
+
+def accounts(decision: Decision) -> set[str | None]:
+    """The ServiceAccounts of the Jobs ``decision`` launches."""
+    jobs = [e.manifest for e in decision.effects if isinstance(e, LaunchJob)]
+    assert jobs
+    return {job["spec"]["template"]["spec"].get("serviceAccountName") for job in jobs}
 
 
 def launched(decision: object) -> list[int]:
@@ -94,7 +103,19 @@ def test_an_image_or_service_account_the_installation_does_not_allow_is_refused_
         condition(step(status(phase="Planning"), account), "Progressing").reason == "ServiceAccountNotAllowed"
     )
     allowed = plan_spec(batching={"podTemplate": {"serviceAccountName": "embedder"}})
-    assert step(generating_status(), allowed).effects
+    assert accounts(step(generating_status(), allowed)) == {"embedder"}
+
+
+def test_jobs_run_as_the_installations_worker_service_account_unless_the_plan_names_an_allowed_one() -> None:
+    assert accounts(step(generating_status())) == {None}  # the namespace's default
+    installed = dataclasses.replace(
+        INSTALLATION,
+        worker_service_account="vector-worker",
+        allowed_service_accounts=INSTALLATION.allowed_service_accounts | {"vector-worker"},
+    )
+    assert accounts(step(generating_status(), installation=installed)) == {"vector-worker"}
+    chosen = plan_spec(batching={"podTemplate": {"serviceAccountName": "embedder"}})
+    assert accounts(step(generating_status(), chosen, installation=installed)) == {"embedder"}
 
 
 def test_one_plan_at_a_time_per_collection() -> None:

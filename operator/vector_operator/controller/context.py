@@ -31,8 +31,10 @@ class OperatorSettings:
     worker_command: tuple[str, ...] = ("vector-operator", "worker")
     allowed_worker_images: frozenset[str] = frozenset()
     """Images plans may ask for, besides worker_image (always allowed)."""
+    worker_service_account: str | None = None
+    """The ServiceAccount Jobs run as when a plan names none (None: the namespace's default)."""
     allowed_worker_service_accounts: frozenset[str] = frozenset()
-    """ServiceAccounts plans may run their Jobs as; none by default."""
+    """ServiceAccounts plans may run their Jobs as, besides worker_service_account; none by default."""
     source_timeouts: Timeouts = field(default_factory=Timeouts)
     """How long the planner waits to connect to a source and for one statement."""
 
@@ -41,7 +43,9 @@ class OperatorSettings:
             worker_image=self.worker_image,
             worker_command=self.worker_command,
             allowed_images=self.allowed_worker_images | {self.worker_image},
-            allowed_service_accounts=self.allowed_worker_service_accounts,
+            worker_service_account=self.worker_service_account,
+            allowed_service_accounts=self.allowed_worker_service_accounts
+            | ({self.worker_service_account} if self.worker_service_account else set()),
             default_milvus_uri=self.default_milvus_uri,
         )
 

@@ -14,6 +14,14 @@ def worker_image(spec: MigrationPlanSpec, installation: Installation) -> str:
     return template.image if template is not None and template.image else installation.worker_image
 
 
+def service_account(spec: MigrationPlanSpec, installation: Installation) -> str | None:
+    """The ServiceAccount the Jobs run as: the plan's choice, else the installation's (None: the
+    namespace's default)."""
+    template = spec.batching.pod_template
+    chosen = template.service_account_name if template is not None else None
+    return chosen or installation.worker_service_account
+
+
 def refusal(spec: MigrationPlanSpec, installation: Installation) -> Problem | None:
     """Why the plan's pod settings cannot be used, or None when they can."""
     image = worker_image(spec, installation)

@@ -67,6 +67,7 @@ class JobSettings:
     active_deadline_s: int = 6 * 3600
     ttl_after_finished_s: int = 24 * 3600
     milvus_ca: SecretKeyReference | None = None  # mounted at MILVUS_CA_FILE
+    service_account: str | None = None  # admitted against the installation's allow-list before
 
 
 def _container(assignment: dict[str, Any], secrets: list[SecretEnv], settings: JobSettings) -> dict[str, Any]:
@@ -117,6 +118,8 @@ def _pod_spec(
         },
         "containers": [container],
     }
+    if settings.service_account:
+        pod_spec["serviceAccountName"] = settings.service_account
     if settings.milvus_ca is not None:
         items = [{"key": settings.milvus_ca.key, "path": "ca.crt"}]
         pod_spec["volumes"] = [
@@ -132,8 +135,6 @@ def _pod_spec(
         pod_spec["tolerations"] = [
             t.model_dump(by_alias=True, exclude_none=True) for t in overrides.tolerations
         ]
-    if overrides.service_account_name:  # admitted against the installation's allow-list before
-        pod_spec["serviceAccountName"] = overrides.service_account_name
     return pod_spec
 
 

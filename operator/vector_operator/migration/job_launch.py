@@ -37,6 +37,7 @@ def _settings(observation: PlanObservation, collection: VectorCollectionSpec) ->
     return JobSettings(
         image=admission.worker_image(observation.spec, observation.installation),
         command=observation.installation.worker_command,
+        service_account=admission.service_account(observation.spec, observation.installation),
         backoff_limit=observation.spec.batching.backoff_limit,
         milvus_ca=tls.ca_secret_ref if tls is not None else None,
     )

@@ -137,6 +137,7 @@ class Installation:
     allowed_images: frozenset[str]
     allowed_service_accounts: frozenset[str]
     default_milvus_uri: str | None = None
+    worker_service_account: str | None = None  # Jobs run as this when a plan names none
 
 
 @dataclass(frozen=True)
