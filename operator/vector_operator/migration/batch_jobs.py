@@ -59,6 +59,10 @@ class SecretEnv:
     key: str
 
 
+IMAGE_USER = 10001
+"""The worker image's own non-root user (the Dockerfile's USER): its home and files are its own."""
+
+
 @dataclass(frozen=True)
 class JobSettings:
     image: str  # the admitted image: the plan's choice when the installation allows it
@@ -113,7 +117,7 @@ def _pod_spec(
         "automountServiceAccountToken": False,
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": 65532,
+            "runAsUser": IMAGE_USER,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
