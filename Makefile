@@ -72,7 +72,7 @@ lint: install manifests-check ## ruff, mypy (strict), import-linter's layer cont
 test-unit: install ## unit tests only (no cluster, no Milvus)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-test: install system-packages binaries lint ## the whole suite, what CI runs: lint, unit, integration, e2e, compat
+test: install system-packages binaries lint image ## the whole suite, what CI runs: lint, unit, integration, e2e, compat, the image in the cluster
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-compat: install binaries ## the operator against a real Milvus standalone 2.3 (about 30 s)
@@ -89,6 +89,13 @@ bench-operator: install binaries ## VectorCollection apply -> Ready latency (50 
 
 bench-migration: install binaries ## migration (10,000 rows, SQLite -> Milvus Lite, real Jobs) vs bare encode: migration/encode and where the time went
 	$(PY) bench/migration_throughput.py $(BENCH_ARGS)
+
+.PHONY: image image-base
+image: system-packages ## the container image (buildah, no Docker, nothing pulled): ghcr.io/vectors-aios/vector-operator:<version>
+	devenv/image/build.sh
+
+image-base: system-packages ## the Dockerfile's base, debian:bookworm-slim, bootstrapped from Debian's packages (mmdebstrap)
+	devenv/image/base.sh
 
 clean: cluster-down ## remove the venv and local state (the binary cache in ~/.cache stays)
 	rm -rf $(VENV) $(DEVENV_DIR) .pytest_cache .mypy_cache .ruff_cache

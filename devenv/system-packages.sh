@@ -4,11 +4,15 @@
 # through promtool; a real Prometheus scrapes the operator in the operations e2e). Installs only
 # what is missing, once per machine. The tests start their own servers on 127.0.0.1 and free ports,
 # so a service the packages start themselves (on a host with systemd) is neither used nor in the way.
+# make image builds the container image with buildah (no Docker daemon; --isolation chroot) from a
+# base that mmdebstrap bootstraps from Debian's packages (devenv/image/): both installed here too.
 set -euo pipefail
 
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 { command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
+command -v buildah >/dev/null || missing+=(buildah)
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
 (( ${#missing[@]} )) || exit 0
 
 echo ">>> installing ${missing[*]} from Debian's packages (once per machine)"
