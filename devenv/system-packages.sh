@@ -13,6 +13,8 @@ compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgres
 { command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
 command -v buildah >/dev/null || missing+=(buildah)
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+# The node agent's image tests build a tiny image from a static busybox (Debian's busybox is dynamic).
+[[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1 || missing+=(busybox-static)
 (( ${#missing[@]} )) || exit 0
 
 echo ">>> installing ${missing[*]} from Debian's packages (once per machine)"

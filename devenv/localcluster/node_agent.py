@@ -5,20 +5,25 @@ Node (with the node's own credentials, so the API server's Node authorizer and N
 admission apply to it as to a kubelet), keeps its Lease and heartbeat, and runs every pod the
 scheduler binds to it:
 
-- the pod's one container `command` + `args` runs as a host process (the image is recorded, the
-  host's filesystem and programs are used), in its own process group, with the environment
-  resolved as a kubelet resolves it (pod_environment) on top of the host's;
-- volumes are materialized under the pod's directory (pod_volumes); the process gets
-  `LOCALNODE_VOLUME_MOUNTS`, a JSON map from each mount path to that directory;
-- the termination message is read from the file named by `TERMINATION_MESSAGE_PATH` in the
-  process's environment (the kubelet mounts `terminationMessagePath` there); with
+- the pod's one container runs from its image's filesystem when the image is in buildah's local
+  containers-storage (image_runtime: a working container, `unshare` + `chroot`, volumes mounted at
+  their mountPaths, the image's Entrypoint/Cmd/Env/User/WorkingDir honoured), and otherwise its
+  `command` + `args` run as a host process (host_process_runtime: the image is recorded, the host's
+  filesystem and programs are used); either way in a process group of its own, with the
+  environment resolved as a kubelet resolves it (pod_environment);
+- volumes are materialized under the pod's directory (pod_volumes);
+- the termination message is read from the host file that stands for `terminationMessagePath`
+  (bind-mounted there in an image; named by `TERMINATION_MESSAGE_PATH` for a host process); with
   `terminationMessagePolicy: FallbackToLogsOnError` a failed container's log tail stands in;
-- pod status goes Pending → Running → Succeeded/Failed with container states, exit codes, times;
-  `restartPolicy` OnFailure/Always restarts the process with back-off, counting `restartCount`;
+- pod status (pod_status) goes Pending → Running → Succeeded/Failed with container states, exit
+  codes, times, the image and its ID; `restartPolicy` OnFailure/Always restarts the container
+  with back-off, counting `restartCount`;
 - a deleted pod's process gets SIGTERM, then SIGKILL after its grace period, and the pod object
   is removed (the kubelet's part of graceful deletion); `activeDeadlineSeconds` is enforced;
 - output goes to `<work-dir>/pods/<namespace>_<name>_<uid>/container.log`;
 - a pod it cannot honour (pod_support) is marked Failed with reason `UnsupportedByLocalNode`.
+
+`LOCALNODE_IMAGES=off` in the agent's environment runs every pod as a host process.
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import json
 import logging
 import os
 import platform
@@ -35,27 +39,41 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlparse
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-from localcluster.pod_environment import (
-    CreateContainerConfigError,
-    NodeFacts,
-    container_command,
-    container_environment,
+from localcluster.api_references import ApiReferences
+from localcluster.host_process_runtime import HostProcessRuntime
+from localcluster.image_runtime import (
+    ImageRuntime,
+    find_local_image,
+    image_runtime_available,
+    kill_stale_containers,
+    remove_working_containers,
+    working_container_prefix,
+)
+from localcluster.pod_environment import CreateContainerConfigError, NodeFacts, container_environment
+from localcluster.pod_runtime import ContainerLaunch, CreateContainerError, PodRuntime, StartedContainer
+from localcluster.pod_status import (
+    HOST_IP,
+    PodGone,
+    now,
+    parse_timestamp,
+    patch_pod_status,
+    pod_status_body,
+    raw_json,
+    timestamp,
 )
 from localcluster.pod_support import UNSUPPORTED_REASON, unsupported_features, unsupported_message
-from localcluster.pod_volumes import container_mounts, decode_secret_data, materialize_volumes
+from localcluster.pod_volumes import materialize_volumes, volume_mounts
 
 Json = dict[str, Any]
 log = logging.getLogger("node-agent")
 
-HOST_IP = "127.0.0.1"
 TERMINATION_MESSAGE_LIMIT = 4096  # bytes, as the kubelet
 LEASE_DURATION_S = 40
 LEASE_RENEW_S = 10
@@ -63,75 +81,6 @@ STATUS_HEARTBEAT_S = 60
 CONFIG_RETRY_S = 2.0
 RESTART_BACKOFF_MAX_S = 30.0
 POLL_S = 0.2
-
-
-def now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-
-
-def timestamp(moment: datetime.datetime | None = None) -> str:
-    return (moment or now()).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_timestamp(text: str) -> datetime.datetime:
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
-
-
-def raw_json(response: object) -> Json:
-    """The JSON body of a call made with `_preload_content=False` (the object as served)."""
-    body: Json = json.loads(cast(Any, response).data)
-    return body
-
-
-class ApiReferences:
-    """Secrets, ConfigMaps and tokens, read with the node's own credentials."""
-
-    def __init__(self, core: client.CoreV1Api) -> None:
-        self.core = core
-
-    def secret(self, namespace: str, name: str) -> Mapping[str, str] | None:
-        found = self._read(self.core.read_namespaced_secret, "secret", namespace, name)
-        return None if found is None else decode_secret_data(found.data)
-
-    def config_map(self, namespace: str, name: str) -> Mapping[str, str] | None:
-        found = self._read(self.core.read_namespaced_config_map, "configmap", namespace, name)
-        return None if found is None else dict(found.data or {})
-
-    def service_account_token(self, pod: Json, audience: str | None, expiration_seconds: int) -> str:
-        metadata = pod["metadata"]
-        request = client.AuthenticationV1TokenRequest(
-            spec=client.V1TokenRequestSpec(
-                audiences=[audience] if audience else [],
-                expiration_seconds=max(expiration_seconds, 600),
-                bound_object_ref=client.V1BoundObjectReference(
-                    api_version="v1", kind="Pod", name=metadata["name"], uid=metadata["uid"]
-                ),
-            )
-        )
-        account = pod["spec"].get("serviceAccountName") or "default"
-        try:
-            answer = self.core.create_namespaced_service_account_token(
-                account, metadata["namespace"], request
-            )
-        except ApiException as error:
-            raise CreateContainerConfigError(
-                f"could not get a token for service account {account!r}: {error.reason}"
-            ) from error
-        if answer.status is None or not answer.status.token:
-            raise CreateContainerConfigError(
-                f"the TokenRequest for service account {account!r} returned no token"
-            )
-        return answer.status.token
-
-    @staticmethod
-    def _read(read: Any, kind: str, namespace: str, name: str) -> Any:
-        try:
-            return read(name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            # 403 right after binding: the Node authorizer has not yet seen the pod's references.
-            raise CreateContainerConfigError(f'cannot read {kind} "{name}" yet: {error.reason}') from error
 
 
 class PodRun:
@@ -151,10 +100,15 @@ class PodRun:
         self.grace_s: float = 30.0
         started = pod.get("status", {}).get("startTime")
         self.start_time = parse_timestamp(started) if started else now()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.runtime: PodRuntime | None = None
+        self.started: StartedContainer | None = None
         self.thread = threading.Thread(
             target=self._run, name=f"pod-{self.namespace}/{self.name}", daemon=True
         )
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.started.process if self.started is not None else None
 
     # -- what the watcher tells it --------------------------------------------------------------
 
@@ -181,10 +135,13 @@ class PodRun:
                 phase="Failed", reason="NodeAgentError", message="the local node agent failed; see its log"
             )
         finally:
+            if self.runtime is not None:
+                self.runtime.release()
             self.agent.finished(self.uid)
 
     def _lifecycle(self) -> None:
-        problems = unsupported_features(self.pod)
+        self.runtime = runtime = self.agent.runtime_for(self.pod, self.container)
+        problems = unsupported_features(self.pod, from_image=isinstance(runtime, ImageRuntime))
         if problems:
             message = unsupported_message(problems)
             log.info("pod %s/%s: %s", self.namespace, self.name, message)
@@ -197,23 +154,21 @@ class PodRun:
         restarts = 0
         backoff = 1.0
         while True:
-            prepared = self._prepare()
-            if prepared is None:  # deleted or past its deadline while waiting for its configuration
+            started_at = self._create_and_start()
+            if started_at is None:  # deleted or past its deadline while it could not start
                 self._finish_without_run()
                 return
-            environment, command = prepared
-            started = now()
-            self._start(environment, command)
-            self.report(phase="Running", running=timestamp(started), restarts=restarts)
+            self.report(phase="Running", running=timestamp(started_at), restarts=restarts)
             exit_code, why = self._wait()
             finished = now()
+            runtime.release()
             message = self._termination_message(exit_code)
             terminated = {
                 "exitCode": exit_code,
                 "reason": why or ("Completed" if exit_code == 0 else "Error"),
-                "startedAt": timestamp(started),
+                "startedAt": timestamp(started_at),
                 "finishedAt": timestamp(finished),
-                "containerID": f"localnode://{self.process.pid if self.process else 0}",
+                "containerID": self.started.container_id if self.started else "localnode://0",
             }
             if message:
                 terminated["message"] = message
@@ -251,31 +206,34 @@ class PodRun:
                 return
             backoff = min(backoff * 2, RESTART_BACKOFF_MAX_S)
 
-    def _prepare(self) -> tuple[dict[str, str], list[str]] | None:
-        """Volumes, environment and command; waits (as CreateContainerConfigError) while a
-        referenced Secret or ConfigMap is missing."""
+    def _create_and_start(self) -> datetime.datetime | None:
+        """Volumes, environment, then the container started by the runtime; waits (reporting
+        CreateContainerConfigError or CreateContainerError, as the kubelet) while a referenced
+        Secret or ConfigMap is missing or the container cannot be created. None when the pod was
+        deleted or ran past its deadline meanwhile."""
+        assert self.runtime is not None
         references = self.agent.references
         while True:
             try:
                 volumes = materialize_volumes(self.pod, self.directory / "volumes", references)
-                mounts = container_mounts(self.container, volumes)
-                pod_environment = container_environment(
-                    self.pod, self.container, references, self.agent.facts
+                launch = ContainerLaunch(
+                    pod=self.pod,
+                    container=self.container,
+                    environment=container_environment(self.pod, self.container, references, self.agent.facts),
+                    mounts=volume_mounts(self.container, volumes),
+                    directory=self.directory,
+                    log_file=self.log_file,
+                    termination_file=self.termination_file,
                 )
-                break
-            except CreateContainerConfigError as error:
+                self.termination_file.unlink(missing_ok=True)
+                started_at = now()
+                self.started = self.runtime.start(launch)
+                return started_at
+            except (CreateContainerConfigError, CreateContainerError) as error:
                 log.info("pod %s/%s waits: %s", self.namespace, self.name, error)
-                self.report(phase="Pending", waiting="CreateContainerConfigError", message=str(error))
+                self.report(phase="Pending", waiting=type(error).__name__, message=str(error))
                 if self.deleting.wait(CONFIG_RETRY_S) or self._past_deadline():
                     return None
-        environment = {
-            **self.agent.host_environment,
-            "HOSTNAME": self.name,
-            **pod_environment,
-            "TERMINATION_MESSAGE_PATH": str(self.termination_file),
-            "LOCALNODE_VOLUME_MOUNTS": json.dumps(mounts),
-        }
-        return environment, container_command(self.container, environment)
 
     @property
     def termination_file(self) -> Path:
@@ -285,27 +243,12 @@ class PodRun:
     def log_file(self) -> Path:
         return self.directory / "container.log"
 
-    def _start(self, environment: dict[str, str], command: list[str]) -> None:
-        self.termination_file.unlink(missing_ok=True)
-        working_dir = self.container.get("workingDir")
-        cwd = working_dir if working_dir and Path(working_dir).is_dir() else str(self.directory)
-        with self.log_file.open("ab") as output:
-            self.process = subprocess.Popen(
-                command,
-                env=environment,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        log.info("pod %s/%s: started pid %d: %s", self.namespace, self.name, self.process.pid, command[:1])
-
     def _wait(self) -> tuple[int, str | None]:
         """Until the process exits, the pod is deleted, or its deadline passes."""
-        assert self.process is not None
+        process = self.process
+        assert process is not None
         why: str | None = None
-        while self.process.poll() is None:
+        while process.poll() is None:
             if self.deleting.is_set():
                 self._kill(self.grace_s)
                 break
@@ -314,7 +257,7 @@ class PodRun:
                 self._kill(0)
                 break
             time.sleep(POLL_S)
-        code = self.process.wait()
+        code = process.wait()
         # A process killed by signal N reads as 128 + N, as container runtimes report it.
         return (128 - code if code < 0 else code), why
 
@@ -325,19 +268,28 @@ class PodRun:
         return (now() - self.start_time).total_seconds() >= float(deadline)
 
     def _kill(self, grace_s: float) -> None:
-        assert self.process is not None
+        """SIGTERM (SIGKILL without grace) to the container's process group, SIGKILL after the
+        grace period. From an image, the group holds `unshare` (which ignores SIGTERM and ends as
+        its child ends) and the container's PID 1, which, as in any container, gets SIGTERM only
+        when it handles it; SIGKILL always reaches it."""
+        process = self.process
+        assert process is not None
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM if grace_s > 0 else signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGTERM if grace_s > 0 else signal.SIGKILL)
         try:
-            self.process.wait(timeout=max(grace_s, 0.1))
+            process.wait(timeout=max(grace_s, 0.1))
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
     def stop(self) -> None:
-        """The agent is shutting down: stop the process now."""
-        if self.process is not None and self.process.poll() is None:
+        """The agent is shutting down: stop the process now and free its container."""
+        process = self.process
+        if process is not None and process.poll() is None:
             self._kill(5)
+        if self.runtime is not None:
+            self.runtime.release()
 
     def _termination_message(self, exit_code: int) -> str:
         message = ""
@@ -390,63 +342,25 @@ class PodRun:
     ) -> None:
         if self.gone.is_set():
             return
-        if terminated is not None:
-            state: Json = {"terminated": terminated}
-        elif running is not None:
-            state = {"running": {"startedAt": running}}
-        else:
-            state = {
-                "waiting": {
-                    "reason": waiting or "ContainerCreating",
-                    **({"message": message} if message else {}),
-                }
-            }
-        container_status: Json = {
-            "name": self.container.get("name", "main"),
-            "image": self.container.get("image", ""),
-            "imageID": "",
-            "ready": running is not None,
-            "started": running is not None,
-            "restartCount": restarts,
-            "state": state,
-        }
-        if last_terminated is not None:
-            container_status["lastState"] = {"terminated": last_terminated}
-        ready = "True" if running is not None else "False"
-        conditions = {c["type"]: c for c in self.pod.get("status", {}).get("conditions") or []}
-        for kind, status in (
-            ("PodReadyToStartContainers", "True"),
-            ("Initialized", "True"),
-            ("ContainersReady", ready),
-            ("Ready", ready),
-        ):
-            previous = conditions.get(kind)
-            if previous is None or previous.get("status") != status:
-                conditions[kind] = {"type": kind, "status": status, "lastTransitionTime": timestamp()}
-        status_body: Json = {
-            "phase": phase,
-            "hostIP": HOST_IP,
-            "hostIPs": [{"ip": HOST_IP}],
-            "podIP": HOST_IP,
-            "podIPs": [{"ip": HOST_IP}],
-            "startTime": timestamp(self.start_time),
-            "conditions": list(conditions.values()),
-            "containerStatuses": [container_status],
-        }
-        if reason:
-            status_body["reason"] = reason
-        if message and phase in ("Failed", "Succeeded"):
-            status_body["message"] = message
+        body = pod_status_body(
+            self.pod,
+            self.container,
+            phase,
+            start_time=self.start_time,
+            reason=reason,
+            message=message,
+            waiting=waiting,
+            running=running,
+            terminated=terminated,
+            last_terminated=last_terminated,
+            restarts=restarts,
+            image=self.runtime.image if self.runtime is not None else None,
+            image_id=self.runtime.image_id if self.runtime is not None else "",
+        )
         try:
-            answer = self.agent.core.patch_namespaced_pod_status(
-                self.name, self.namespace, {"status": status_body}, _preload_content=False
-            )
-            self.pod = raw_json(answer)
-        except ApiException as error:
-            if error.status == 404:
-                self.gone.set()
-                return
-            log.warning("pod %s/%s: status update failed: %s", self.namespace, self.name, error.reason)
+            self.pod = patch_pod_status(self.agent.core, self.pod, body)
+        except PodGone:
+            self.gone.set()
 
 
 class NodeAgent:
@@ -460,11 +374,22 @@ class NodeAgent:
         self.facts = NodeFacts(host_ip=HOST_IP, allocatable=self._allocatable())
         server = urlparse(api.configuration.host)
         # Pods reach the API server as in-cluster clients reach the `kubernetes` service.
+        host, port = server.hostname or HOST_IP, str(server.port or 443)
         self.host_environment = {
             **{k: v for k, v in os.environ.items() if k != "KUBECONFIG"},
-            "KUBERNETES_SERVICE_HOST": server.hostname or HOST_IP,
-            "KUBERNETES_SERVICE_PORT": str(server.port or 443),
+            "KUBERNETES_SERVICE_HOST": host,
+            "KUBERNETES_SERVICE_PORT": port,
         }
+        # What the kubelet adds for the `kubernetes` service to a container run from its image.
+        self.service_environment = {
+            "KUBERNETES_SERVICE_HOST": host,
+            "KUBERNETES_SERVICE_PORT": port,
+            "KUBERNETES_SERVICE_PORT_HTTPS": port,
+            "KUBERNETES_PORT": f"tcp://{host}:{port}",
+        }
+        # LOCALNODE_IMAGES=off: every pod as a host process, whatever local storage holds.
+        self.runs_images = os.environ.get("LOCALNODE_IMAGES", "auto") != "off" and image_runtime_available()
+        self.container_prefix = working_container_prefix(work_dir)
         self.runs: dict[str, PodRun] = {}
         self.done: set[str] = set()  # uids of pods this agent has run to their end
         self.lock = threading.Lock()
@@ -548,7 +473,7 @@ class NodeAgent:
                 "systemUUID": "",
                 "bootID": "",
                 "kernelVersion": platform.release(),
-                "osImage": "vector-operator local node (host processes)",
+                "osImage": "vector-operator local node (local images, else host processes)",
                 "containerRuntimeVersion": "localnode://0.1.0",
                 "kubeletVersion": os.environ.get("KUBERNETES_VERSION", "v0.0.0-localnode"),
                 "kubeProxyVersion": "",
@@ -676,7 +601,34 @@ class NodeAgent:
                 log.warning("watching pods failed (will retry): %s", error)
                 self.stopping.wait(1)
 
+    def runtime_for(self, pod: Json, container: Json) -> PodRuntime:
+        """From the image when it is in local storage, else as a host process."""
+        image = container.get("image", "")
+        local = find_local_image(image) if self.runs_images else None
+        if local is None:
+            return HostProcessRuntime(image, self.host_environment)
+        name = f"{self.container_prefix}{pod['metadata']['uid']}"
+        return ImageRuntime(local, name, self.service_environment)
+
+    def remove_stale_containers(self) -> None:
+        """Working containers an earlier agent on this work dir left (it was killed without
+        removing them), and their processes: none of them runs a pod of this agent."""
+        if not self.runs_images:
+            log.info(
+                "pods run as host processes only (LOCALNODE_IMAGES=off, or running images needs root,"
+                " buildah and unshare)"
+            )
+            return
+        try:
+            for group in kill_stale_containers(self.work_dir / "pods"):
+                log.info("killed process group %d, a container an earlier agent left running", group)
+            for name in remove_working_containers(self.container_prefix):
+                log.info("removed working container %s left by an earlier agent", name)
+        except (OSError, ValueError, subprocess.SubprocessError) as error:
+            log.warning("could not remove what an earlier agent left: %s", error)
+
     def run(self) -> None:
+        self.remove_stale_containers()
         self.register()
         self.renew_lease()
         threading.Thread(target=self._heartbeats, name="heartbeats", daemon=True).start()

@@ -1,9 +1,10 @@
 """Which pods the local node can honour, and why not the others.
 
-The local node runs a pod's one container as a host process. What needs a container runtime (an
-image's own entrypoint, several containers sharing a sandbox, host devices, persistent volumes)
-cannot be honoured: such a pod is marked Failed with a message that names the missing feature,
-instead of appearing to run.
+The local node runs a pod's one container from its image when the image is in local storage, and
+as a host process otherwise. What it cannot do (several containers sharing a sandbox, host
+devices, persistent volumes, and an image's own entrypoint when the image is not in local
+storage) cannot be honoured: such a pod is marked Failed with a message that names the missing
+feature, instead of appearing to run.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ SUPPORTED_VOLUMES = ("emptyDir", "secret", "configMap", "projected", "downwardAP
 UNSUPPORTED_REASON = "UnsupportedByLocalNode"
 
 
-def unsupported_features(pod: Json) -> list[str]:
+def unsupported_features(pod: Json, from_image: bool = False) -> list[str]:
     """Human descriptions of what this pod asks for that the local node cannot do; empty when
-    it can run the pod."""
+    it can run the pod. `from_image`: the node runs the container from its image, whose
+    Entrypoint and Cmd may stand for a missing command."""
     spec = pod.get("spec", {})
     problems: list[str] = []
     containers = spec.get("containers") or []
@@ -30,7 +32,7 @@ def unsupported_features(pod: Json) -> list[str]:
     if spec.get("ephemeralContainers"):
         problems.append("ephemeralContainers")
     for container in containers:
-        if not container.get("command"):
+        if not container.get("command") and not from_image:
             problems.append(
                 f"container {container.get('name')!r} has no `command`: the local node cannot run an"
                 f" image's entrypoint ({container.get('image')!r}); set command (and args)"

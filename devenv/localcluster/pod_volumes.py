@@ -2,8 +2,10 @@
 
 emptyDir is an empty directory; secret, configMap, downwardAPI and projected volumes are written
 as files the way the kubelet writes them (`items` with `path` and `mode`, `defaultMode`,
-`optional`). Processes run on the host, so a volume is not mounted at its `mountPath`: the node
-hands the process a map from each mount path to the directory that holds it (see node_agent).
+`optional`); an emptyDir is writable by every user (0777), as the kubelet makes it. A container
+run from its image gets each directory bind-mounted at its `mountPath` (image_runtime); a host
+process is handed a map from each mount path to the directory that holds it
+(host_process_runtime).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from localcluster.pod_environment import CreateContainerConfigError, ReferenceSource, field_value
+from localcluster.pod_runtime import VolumeMount
 
 Json = dict[str, Any]
 
@@ -33,7 +36,9 @@ def materialize_volumes(pod: Json, root: Path, source: VolumeSource) -> dict[str
         if directory.exists():
             shutil.rmtree(directory)
         directory.mkdir(parents=True)
-        if "secret" in volume:
+        if "emptyDir" in volume:
+            directory.chmod(0o777)  # as the kubelet makes it: writable whatever user the pod runs as
+        elif "secret" in volume:
             ref = volume["secret"]
             _write_keyed(
                 directory,
@@ -72,13 +77,19 @@ def materialize_volumes(pod: Json, root: Path, source: VolumeSource) -> dict[str
 
 def container_mounts(container: Json, volumes: Mapping[str, Path]) -> dict[str, str]:
     """mountPath → the host directory (or file, with subPath) that stands for it."""
-    mounts: dict[str, str] = {}
+    return {mount.mount_path: str(mount.source) for mount in volume_mounts(container, volumes)}
+
+
+def volume_mounts(container: Json, volumes: Mapping[str, Path]) -> list[VolumeMount]:
+    """The container's volumeMounts, in order, each with the host directory (or file, with
+    subPath) that stands for it and whether it is read-only."""
+    mounts: list[VolumeMount] = []
     for mount in container.get("volumeMounts") or []:
         directory = volumes.get(mount["name"])
         if directory is None:
             raise CreateContainerConfigError(f"volumeMount {mount['name']!r} names no volume of the pod")
         path = directory / mount["subPath"] if mount.get("subPath") else directory
-        mounts[mount["mountPath"]] = str(path)
+        mounts.append(VolumeMount(mount["mountPath"], path, bool(mount.get("readOnly"))))
     return mounts
 
 
