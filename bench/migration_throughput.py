@@ -75,6 +75,7 @@ from pymilvus.exceptions import MilvusException
 from text_corpus import DIMENSION, MODEL, corpus
 
 from localcluster.cluster import LocalCluster, RunningCluster
+from localcluster.host_worker import host_worker_args
 from localcluster.milvus_lite import MilvusLiteServer
 from vector_operator.migration.batch_jobs import BATCH_LABEL, PLAN_LABEL, plan_label_value
 
@@ -814,7 +815,7 @@ def run(cluster: RunningCluster, args: argparse.Namespace, scratch: Path, log: P
             f"{MODEL}, torch threads {torch.get_num_threads()}; backends {', '.join(args.backends)}"
         )
         # The Jobs run on the local node agent as host processes: this interpreter's worker.
-        worker = ("--worker-command", f"{sys.executable} -m vector_operator.cli worker")
+        worker = host_worker_args()
         operator = start_operator(cluster, namespace, milvus_server.uri, log, *worker, *args.operator_arg)
         idle_kib = memory_kib(operator.pid, "VmRSS")
         watcher.start()

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from localcluster.cluster import LocalCluster, RunningCluster
+from localcluster.host_worker import host_worker_args
 from localcluster.milvus_lite import MilvusLiteServer
 from localcluster.ports import free_port
 
@@ -89,7 +90,7 @@ def up(state_dir: Path) -> int:
     env = {**os.environ, "KUBECONFIG": str(running.kubeconfig), "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "vector_operator.cli", "run", "--namespace", NAMESPACE]
     command += ["--milvus-uri", milvus.uri, "--metrics-port", str(free_port()), "--plan-interval", "2"]
-    command += ["--worker-command", f"{sys.executable} -m vector_operator.cli worker"]
+    command += host_worker_args()
     with (logs / "operator.log").open("ab") as log:
         operator = subprocess.Popen(
             command,

@@ -18,11 +18,11 @@ from tests import polling
 from tests.conftest import REPO_ROOT, OperatorProcess, start_operator
 
 from localcluster.cluster import Kubectl, RunningCluster
+from localcluster.host_worker import host_worker_args
 from localcluster.milvus_lite import connect
 
 T = TypeVar("T")
 QUICKSTART = REPO_ROOT / "examples" / "quickstart"
-WORKER = f"{sys.executable} -m vector_operator.cli worker"
 ROWS = 200
 
 
@@ -139,7 +139,7 @@ class QueryLoop:
 
 
 def run_operator(cluster: RunningCluster, namespace: str, uri: str, log: Path) -> OperatorProcess:
-    return start_operator(cluster, namespace, uri, log, "--plan-interval", "1", "--worker-command", WORKER)
+    return start_operator(cluster, namespace, uri, log, "--plan-interval", "1", *host_worker_args())
 
 
 def vector(cluster: RunningCluster, namespace: str, *args: str) -> str:

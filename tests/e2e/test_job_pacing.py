@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from kubernetes import client, config, watch
 from tests.conftest import OperatorProcess, start_operator
-from tests.e2e.migration_support import ROWS, WORKER, apply, eventually, phase_is, quickstart
+from tests.e2e.migration_support import ROWS, apply, eventually, phase_is, quickstart
 from tests.polling import unique
 
 from localcluster.cluster import Kubectl, RunningCluster
+from localcluster.host_worker import host_worker_args
 from localcluster.milvus_lite import MilvusLiteServer
 
 pytestmark = [pytest.mark.cluster, pytest.mark.milvus]
@@ -94,7 +95,7 @@ def test_finished_jobs_step_their_plan_and_the_next_plan_is_sized_by_their_pace(
 ) -> None:
     operator: OperatorProcess = start_operator(
         cluster, namespace, milvus_server.uri, tmp_path / "operator.log",
-        "--plan-interval", "3600", "--worker-command", WORKER,
+        "--plan-interval", "3600", *host_worker_args(),
     )  # fmt: skip
     try:
         with JobRecorder(cluster, namespace) as recorder:
