@@ -194,9 +194,10 @@ def test_every_option_renders_objects_the_api_server_accepts(
     assert all(worker["automountServiceAccountToken"] is False for worker in workers)
     peerings = [document for document in documents if document["kind"] == "KopfPeering"]
     assert {peering["metadata"]["namespace"] for peering in peerings} == {namespace, second_namespace}
-    assert all(p["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade" for p in peerings)
-    crds = [document for document in documents if document["kind"] == "CustomResourceDefinition"]
-    assert sorted(crd["metadata"]["name"] for crd in crds) == sorted(PEERING_CRDS)
+    # Kopf's peering CRDs are in crds/ (helm installs them first, shared by releases), not templates.
+    assert not [document for document in documents if document["kind"] == "CustomResourceDefinition"]
+    peering_crds = yaml.safe_load_all((CHART / "crds" / "kopf.dev_peerings.yaml").read_text())
+    assert sorted(crd["metadata"]["name"] for crd in peering_crds) == sorted(PEERING_CRDS)
     # Only the cluster-scoped reads it cannot avoid are cluster-wide: no Secret, no write.
     cluster_rules = only(documents, "ClusterRole")["rules"]
     assert {resource for rule in cluster_rules for resource in rule["resources"]} == {
@@ -207,7 +208,7 @@ def test_every_option_renders_objects_the_api_server_accepts(
 
     # Cluster mode with peering: a ClusterKopfPeering; the worker ServiceAccount where asked.
     documents = render(
-        cluster, namespace, "peering.enabled=true", "peering.createCRDs=false",
+        cluster, namespace, "peering.enabled=true",
         f"worker.serviceAccount.namespaces={{{second_namespace}}}",
     )  # fmt: skip
     command = operator_command(documents)
@@ -309,14 +310,17 @@ def rules_of(kubectl: Kubectl, subject: str, namespace: str) -> list[str]:
 
 @pytest.fixture
 def peering_crds(cluster: RunningCluster) -> Iterator[None]:
-    """Kopf's peering CRDs, as the chart installs them; removed afterwards unless they were there."""
+    """Kopf's peering CRDs, as the chart's crds/ holds them; removed afterwards unless they were there."""
     present = cluster.kubectl("get", "crd", *PEERING_CRDS, "--ignore-not-found", "-o", "name").stdout.split()
+    cluster.kubectl("apply", "-f", str(CHART / "crds" / "kopf.dev_peerings.yaml"))
+    for crd in PEERING_CRDS:
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
     try:
         yield
     finally:
         for crd in PEERING_CRDS:
             if f"customresourcedefinition.apiextensions.k8s.io/{crd}" not in present:
-                cluster.kubectl("delete", "crd", crd, "--ignore-not-found", "--wait=false", check=False)
+                cluster.kubectl("delete", "crd", crd, "--ignore-not-found", "--timeout=60s", check=False)
 
 
 def test_the_installed_rbac_grants_what_the_operator_uses_and_nothing_more(
@@ -402,8 +406,7 @@ def test_the_installed_rbac_grants_what_the_operator_uses_and_nothing_more(
 
     # Cluster mode: the same rules everywhere, peering through a ClusterKopfPeering, still no RBAC verbs.
     clusterwide = f"{FULLNAME}-{namespace}"
-    helm(cluster, "install", RELEASE, str(CHART), *install, "--set", "peering.enabled=true",
-         "--set", "peering.createCRDs=false")  # fmt: skip
+    helm(cluster, "install", RELEASE, str(CHART), *install, "--set", "peering.enabled=true")
     try:
         assert cluster.kubectl("get", "clusterrole", clusterwide, "-o", "name").stdout
         for verb, resource, scope in [

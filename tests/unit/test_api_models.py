@@ -221,7 +221,9 @@ def _printer_columns(crd: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_the_committed_crds_are_what_the_models_generate() -> None:
     for directory in (REPO_ROOT / "crds", REPO_ROOT / "charts" / "vector-operator" / "crds"):
-        committed = {path.name: path.read_text() for path in directory.glob("*.yaml")}
+        # Kopf's own peering CRDs sit beside ours in the chart (helm installs crds/ first).
+        ours = [path for path in directory.glob("*.yaml") if not path.name.startswith("kopf.dev_")]
+        committed = {path.name: path.read_text() for path in ours}
         generated = {file_name(crd): to_yaml(crd) for crd in custom_resource_definitions()}
         assert committed == generated, f"{directory} is stale: run make manifests"
 

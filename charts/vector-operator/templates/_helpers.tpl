@@ -187,7 +187,4 @@ ClusterRole of cluster mode). Each rule names the code that needs it.
 {{- end }}
 
 {{/* The peering objects are created after the release's CRDs (see peering.yaml). */}}
-{{- define "vector-operator.peeringHook" -}}
-helm.sh/hook: post-install,post-upgrade
-helm.sh/hook-delete-policy: before-hook-creation
-{{- end }}
+
