@@ -49,7 +49,6 @@ import datetime
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -67,16 +66,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # as the worker command sets it
 
+from bench_cluster import add_state_dir_argument, bench_cluster
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
-from operator_process import start_operator, stop
 from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 from text_corpus import DIMENSION, MODEL, corpus
 
-from localcluster.cluster import LocalCluster, RunningCluster
+from localcluster.cluster import RunningCluster
 from localcluster.host_worker import host_worker_args
 from localcluster.milvus_lite import MilvusLiteServer
+from localcluster.operator_process import OperatorProcess, start_operator
 from vector_operator.migration.batch_jobs import BATCH_LABEL, PLAN_LABEL, plan_label_value
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -796,7 +796,7 @@ def run(cluster: RunningCluster, args: argparse.Namespace, scratch: Path, log: P
     milvus_server = MilvusLiteServer(scratch / "milvus")
     milvus_server.start()
     watcher = NamespaceWatch(api, namespace)
-    operator = None
+    operator: OperatorProcess | None = None
     bench = None
     try:
         texts = corpus(args.rows)
@@ -817,7 +817,7 @@ def run(cluster: RunningCluster, args: argparse.Namespace, scratch: Path, log: P
         # The Jobs run on the local node agent as host processes: this interpreter's worker.
         worker = host_worker_args()
         operator = start_operator(cluster, namespace, milvus_server.uri, log, *worker, *args.operator_arg)
-        idle_kib = memory_kib(operator.pid, "VmRSS")
+        idle_kib = memory_kib(operator.process.pid, "VmRSS")
         watcher.start()
         time.sleep(1)  # let the watches establish before the first create
         bench = Bench(
@@ -830,7 +830,7 @@ def run(cluster: RunningCluster, args: argparse.Namespace, scratch: Path, log: P
             milvus_uri=milvus_server.uri,
             scratch=scratch,
             log=log,
-            operator=operator,
+            operator=operator.process,
             args=args,
             run_id=uuid.uuid4().hex[:6],
         )
@@ -855,7 +855,7 @@ def run(cluster: RunningCluster, args: argparse.Namespace, scratch: Path, log: P
                         print(f"  deleted (plan, collection, Jobs) in {m.cleanup_seconds:.1f}s")
             print(f"round {round_number + 1}: {load()}")
         print(f"after:  {load()}")
-        peak_kib = memory_kib(operator.pid, "VmHWM")
+        peak_kib = memory_kib(operator.process.pid, "VmHWM")
 
         print()
         rows = len(texts)
@@ -893,16 +893,16 @@ def run(cluster: RunningCluster, args: argparse.Namespace, scratch: Path, log: P
             print(f"  {line[:300]}")
     finally:
         if operator is not None:
-            if operator.poll() is None and bench is not None:
+            if operator.process.poll() is None and bench is not None:
                 for name in [n for n in bench.created if n not in bench.kept]:
                     try:
                         clean_up(bench, name, 120)
                     except Exception as error:
                         print(f"cleaning up {name}: {error}", file=sys.stderr)
-            elif operator.poll() is None:
+            elif operator.process.poll() is None:
                 for plural in (PLANS, COLLECTIONS):
                     cluster.kubectl("delete", plural, "--all", "-n", namespace, "--timeout=120s", check=False)
-            stop(operator)
+            operator.stop()
         watcher.stop()  # after the clean-up, which waits on it
         if bench is not None and bench.kept:
             objects = " ".join(f"{kind}/{name}" for name in bench.kept for kind in ("mplan", "vcol"))
@@ -982,33 +982,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--operator-log", type=Path, help="write the operator's log here (default: in the scratch directory)"
     )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=Path(os.environ.get("VO_DEVENV_DIR", REPO_ROOT / ".devenv")),
-        help="the local cluster's state directory (default .devenv)",
-    )
+    add_state_dir_argument(parser)
     args = parser.parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so the operator, the objects, Milvus Lite and the cluster go too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    local = LocalCluster(args.state_dir)
-    cluster = local.status()
-    brought_up = cluster is None
-    if cluster is None:
-        print("no local cluster running: bringing one up (make cluster-up keeps one between runs)")
-        cluster = local.up()
     scratch = Path(tempfile.mkdtemp(prefix="vo-bench-migration-"))
     try:
-        log = args.operator_log or scratch / "operator.log"
-        log.unlink(missing_ok=True)
-        run(cluster, args, scratch, log)
+        with bench_cluster(args.state_dir, keep=args.keep) as cluster:
+            log = args.operator_log or scratch / "operator.log"
+            log.unlink(missing_ok=True)
+            run(cluster, args, scratch, log)
     finally:
-        if brought_up and not args.keep:
-            local.down()
-        elif brought_up:
-            print(
-                f"the local cluster this run brought up is left running ({args.state_dir}): make cluster-down"
-            )
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)
     return 0

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import signal
 import statistics
 import sys
 import tempfile
@@ -33,13 +31,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench_cluster import add_state_dir_argument, bench_cluster
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
-from operator_process import start_operator, stop
 from pymilvus import MilvusClient
 
-from localcluster.cluster import LocalCluster, RunningCluster
+from localcluster.cluster import RunningCluster
 from localcluster.milvus_lite import MilvusLiteServer
+from localcluster.operator_process import OperatorProcess, start_operator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GROUP, VERSION, PLURAL = "vectors.aios.dev", "v1alpha1", "vectorcollections"
@@ -158,13 +157,13 @@ def run(cluster: RunningCluster, count: int, timeout: float, scratch: Path, log:
     cluster.kubectl("create", "namespace", namespace)
     milvus = MilvusLiteServer(scratch / "milvus")
     milvus.start()
-    operator = None
+    operator: OperatorProcess | None = None
     watcher = ReadyWatch(custom, namespace)
     prefix = f"bench_{uuid.uuid4().hex[:6]}"
     names = [f"bench-{i:03d}" for i in range(count)]
     try:
         operator = start_operator(cluster, namespace, milvus.uri, log)
-        idle_kib = memory_kib(operator.pid, "VmRSS")
+        idle_kib = memory_kib(operator.process.pid, "VmRSS")
         watcher.start()
         time.sleep(1)  # let the watch establish before the first create
 
@@ -187,8 +186,8 @@ def run(cluster: RunningCluster, count: int, timeout: float, scratch: Path, log:
         all_ready_s = max(watcher.ready_at.values()) - started
         latencies = [watcher.ready_at[name] - sent_at[name] for name in names]
         server = list(watcher.server_latency_s.values())
-        peak_ready_kib = memory_kib(operator.pid, "VmHWM")
-        ready_rss_kib = memory_kib(operator.pid, "VmRSS")
+        peak_ready_kib = memory_kib(operator.process.pid, "VmHWM")
+        ready_rss_kib = memory_kib(operator.process.pid, "VmRSS")
 
         started = time.monotonic()
         for name in names:
@@ -196,7 +195,7 @@ def run(cluster: RunningCluster, count: int, timeout: float, scratch: Path, log:
         if not watcher.wait(lambda: len(watcher.deleted_at) == count, timeout):
             raise RuntimeError(f"only {len(watcher.deleted_at)} of {count} deleted after {timeout:.0f}s")
         all_deleted_s = max(watcher.deleted_at.values()) - started
-        peak_kib = memory_kib(operator.pid, "VmHWM")
+        peak_kib = memory_kib(operator.process.pid, "VmHWM")
         remaining = [n for n in MilvusClient(uri=milvus.uri).list_collections() if n.startswith(prefix)]
         errors = log.read_text(errors="replace").count("[ERROR")
 
@@ -226,9 +225,9 @@ def run(cluster: RunningCluster, count: int, timeout: float, scratch: Path, log:
     finally:
         watcher.stop()
         if operator is not None:
-            if operator.poll() is None:
+            if operator.process.poll() is None:
                 cluster.kubectl("delete", PLURAL, "--all", "-n", namespace, "--timeout=120s", check=False)
-            stop(operator)
+            operator.stop()
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
         milvus.stop()
 
@@ -246,29 +245,13 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="write the operator's log here (default: a temporary file, removed afterwards)",
     )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=Path(os.environ.get("VO_DEVENV_DIR", REPO_ROOT / ".devenv")),
-        help="the local cluster's state directory (default .devenv)",
-    )
+    add_state_dir_argument(parser)
     args = parser.parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so the operator, the namespace and Milvus Lite are cleaned up.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    local = LocalCluster(args.state_dir)
-    cluster = local.status()
-    brought_up = cluster is None
-    if cluster is None:
-        print("no local cluster running: bringing one up (make cluster-up keeps one between runs)")
-        cluster = local.up()
-    try:
-        with tempfile.TemporaryDirectory(prefix="vo-bench-operator-") as scratch:
-            log = args.operator_log or Path(scratch) / "operator.log"
-            log.unlink(missing_ok=True)
-            run(cluster, args.count, args.timeout, Path(scratch), log)
-    finally:
-        if brought_up:
-            local.down()
+    scratch_dir = tempfile.TemporaryDirectory(prefix="vo-bench-operator-")
+    with bench_cluster(args.state_dir) as cluster, scratch_dir as scratch:
+        log = args.operator_log or Path(scratch) / "operator.log"
+        log.unlink(missing_ok=True)
+        run(cluster, args.count, args.timeout, Path(scratch), log)
     return 0
 
 

@@ -22,12 +22,8 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +33,8 @@ import pytest
 
 from localcluster.cluster import Kubectl, LocalCluster, RunningCluster
 from localcluster.milvus_lite import MilvusLiteServer
+from localcluster.operator_process import OperatorProcess
+from localcluster.operator_process import start_operator as start_host_operator
 from localcluster.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -100,70 +98,13 @@ def crds(cluster: RunningCluster) -> None:
         cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
 
 
-@dataclass
-class OperatorProcess:
-    """A running `vector-operator run`, its log and metrics port."""
-
-    process: subprocess.Popen[bytes]
-    log: Path
-    metrics_port: int
-
-    def metrics(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as response:
-            text: str = response.read().decode()
-            return text
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def shut_down(self, cluster: RunningCluster, namespace: str) -> None:
-        """Deletes the namespace's resources while the operator still runs (its finalizers
-        release them), then stops it."""
-        if self.process.poll() is None:
-            for plural in ("migrationplans", "vectorcollections", "rollbackpolicies"):
-                cluster.kubectl(
-                    "delete", plural, "--all", "--namespace", namespace, "--timeout=90s", check=False
-                )
-        self.stop()
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 def start_operator(
     cluster: RunningCluster, namespace: str, milvus_uri: str, log: Path, *extra: str
 ) -> OperatorProcess:
-    port = free_port()
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "PATH": f"{cluster.bin_dir}:{os.environ['PATH']}",
-    }
-    command = [
-        sys.executable, "-m", "vector_operator.cli", "run",
-        "--namespace", namespace,
-        "--milvus-uri", milvus_uri,
-        "--metrics-port", str(port),
-        "--check-interval", "2",
-        "--probe-interval", "2",
-        *extra,
-    ]  # fmt: skip
-    with log.open("ab") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
-    running = OperatorProcess(process, log, port)
-    deadline = time.monotonic() + 60
-    while "Initial authentication has finished" not in running.log_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            running.stop()
-            raise RuntimeError(f"the operator did not start:\n{running.log_text()[-3000:]}")
-        time.sleep(0.2)
-    return running
+    """The operator on the host (localcluster.operator_process) with the tests' short check and
+    probe intervals (``extra`` may set others: later options win)."""
+    quick = ("--check-interval", "2", "--probe-interval", "2")
+    return start_host_operator(cluster, namespace, milvus_uri, log, *quick, *extra)
 
 
 @pytest.fixture

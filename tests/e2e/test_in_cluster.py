@@ -72,6 +72,14 @@ def source_url(postgres: PostgresServer) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def alias(kubectl: Kubectl) -> str:
+    """A unique alias in the shared Milvus, for a namespace that enforces the "restricted" Pod
+    Security Standard (the chart's pods and the worker Jobs must meet it)."""
+    kubectl("label", "namespace", kubectl.namespace or "", "pod-security.kubernetes.io/enforce=restricted")
+    return f"articles_{uuid.uuid4().hex[:8]}"
+
+
 def helm(cluster: RunningCluster, *args: str) -> subprocess.CompletedProcess[str]:
     command = [str(cluster.bin_dir / "helm"), "--kubeconfig", str(cluster.kubeconfig), *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
@@ -186,9 +194,8 @@ def test_the_chart_runs_the_in_cluster_quickstart_from_the_image(
     milvus_server: MilvusLiteServer,
     milvus: MilvusClient,
     source_url: str,
+    alias: str,
 ) -> None:
-    kubectl("label", "namespace", kubectl.namespace or "", "pod-security.kubernetes.io/enforce=restricted")
-    alias = f"articles_{uuid.uuid4().hex[:8]}"
     with Release(cluster, kubectl, values(kubectl.namespace or "", milvus_server.uri)) as release:
         (pod,) = release.running_operators(1)
         status = pod["status"]["containerStatuses"][0]
@@ -216,9 +223,8 @@ def test_two_replicas_elect_one_and_the_other_finishes_the_migration_when_it_is_
     milvus_server: MilvusLiteServer,
     milvus: MilvusClient,
     source_url: str,
+    alias: str,
 ) -> None:
-    kubectl("label", "namespace", kubectl.namespace or "", "pod-security.kubernetes.io/enforce=restricted")
-    alias = f"articles_{uuid.uuid4().hex[:8]}"
     # Pods of the local node share the host's network: two replicas cannot both listen on one
     # port, so these serve no /metrics and no liveness endpoint (a real cluster gives each its own).
     ha = values(
