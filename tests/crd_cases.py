@@ -309,6 +309,13 @@ CASES = [
         _put("spec.embedding.device", "auto"),
     ),
     Case(
+        "unknown-backend",
+        "vcol",
+        _put("spec.embedding.backend", "trt"),
+        'spec.embedding.backend: Unsupported value: "trt": supported values: "torch", "onnx", "openvino"',
+        _put("spec.embedding.backend", "openvino"),
+    ),
+    Case(
         "uri-without-scheme",
         "vcol",
         _put("spec.milvus", {"uri": "milvus.milvus.svc:19530"}),
