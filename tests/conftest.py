@@ -157,7 +157,10 @@ def postgres() -> Iterator[PostgresServer]:
 
     pg(str(bin_dir / "initdb"), "-D", str(data), "-U", "vo", "--auth=scram-sha-256",
        f"--pwfile={base / 'pwfile'}", "--encoding=UTF8", "--locale=C.UTF-8")  # fmt: skip
-    options = f"-h 127.0.0.1 -p {port} -k {base} -c fsync=off -c full_page_writes=off"
+    options = (
+        f"-h 127.0.0.1 -p {port} -k {base} -c fsync=off -c full_page_writes=off"
+        " -c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20"
+    )
     pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
     try:
         yield PostgresServer(

@@ -283,8 +283,8 @@ CASES = [
     Case(
         "reserved-field-name",
         "vcol",
-        _put("spec.fields.0.name", "vector"),
-        "the field names id and vector are the operator's own",
+        _put("spec.fields.0.name", "content_hash"),
+        "the field names id, vector and content_hash are the operator's own",
         _put("spec.fields.0.name", "vector_source"),
     ),
     Case(

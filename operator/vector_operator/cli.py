@@ -1,6 +1,7 @@
 """The `vector-operator` command.
 
-Subcommands: `run` starts the operator; `worker` runs one embedding batch (inside a Job pod).
+Subcommands: `run` starts the operator; `worker` runs one embedding batch (inside a Job pod);
+`sync` keeps a plan's collection in step with its source table (inside the plan's sync Deployment).
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ def main(argv: list[str] | None = None) -> int:
             "worker",
             help="run one embedding batch (inside a Job pod): read, embed, check, upsert into Milvus",
             description=worker_command.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    from vector_operator.worker import sync_command
+
+    sync_command.configure_parser(
+        commands.add_parser(
+            "sync",
+            help="keep a MigrationPlan's collection in step with its source table (in its sync Deployment)",
+            description=sync_command.__doc__,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
     )
@@ -164,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "worker":
         worker_command.exit_process(worker_command.main(args.assignment))
+    if args.command == "sync":
+        worker_command.exit_process(sync_command.main(args.assignment))
     parser.print_help()
     return 0
 

@@ -33,7 +33,10 @@ PRIMARY_KEY_FIELD = "id"
 """The primary key field of every physical collection: the source's key."""
 VECTOR_FIELD = "vector"
 """The vector field of every physical collection."""
-RESERVED_FIELD_NAMES = (PRIMARY_KEY_FIELD, VECTOR_FIELD)
+CONTENT_HASH_FIELD = "content_hash"
+"""A hash of the text each vector was embedded from and of the model settings (INT64): a sync
+re-embeds a changed row only when it differs."""
+RESERVED_FIELD_NAMES = (PRIMARY_KEY_FIELD, VECTOR_FIELD, CONTENT_HASH_FIELD)
 DEFAULT_VARCHAR_KEY_LENGTH = 512
 """primaryKey.maxLength when a VARCHAR key does not set it."""
 
@@ -252,16 +255,16 @@ class ScalarField(ApiModel):
             ),
             Rule(
                 rule=f"!(self.name in {list(RESERVED_FIELD_NAMES)})",
-                message="the field names id and vector are the operator's own (primary key and vector): "
-                "choose another name",
+                message="the field names id, vector and content_hash are the operator's own (primary key, "
+                "vector, and the hash a sync compares): choose another name",
                 field_path=".name",
             ),
         )
     )
 
     name: str = milvus_name("field name", "source_table")
-    """Field name: letters, digits and underscores, starting with a letter or an underscore. id and
-    vector are reserved for the primary key and the vector."""
+    """Field name: letters, digits and underscores, starting with a letter or an underscore. id,
+    vector and content_hash are reserved for the primary key, the vector and the content hash."""
     type: ScalarFieldType
     """Milvus data type: VARCHAR, INT64, INT32, FLOAT, DOUBLE, BOOL or JSON."""
     max_length: int | None = Field(default=None, ge=1, le=65535)

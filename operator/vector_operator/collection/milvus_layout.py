@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vector_operator.api.vectorcollection import (
+    CONTENT_HASH_FIELD,
     DEFAULT_VARCHAR_KEY_LENGTH,
     PRIMARY_KEY_FIELD,
     VECTOR_FIELD,
@@ -24,7 +25,15 @@ from vector_operator.api.vectorcollection import (
     VectorCollectionSpec,
 )
 
-__all__ = ["PRIMARY_KEY_FIELD", "VECTOR_FIELD", "CollectionLayout", "IndexLayout", "VectorSpace", "layout_of"]
+__all__ = [
+    "CONTENT_HASH_FIELD",
+    "PRIMARY_KEY_FIELD",
+    "VECTOR_FIELD",
+    "CollectionLayout",
+    "IndexLayout",
+    "VectorSpace",
+    "layout_of",
+]
 
 MANAGED_BY = "vector-operator"
 # Collection properties the operator writes on the physical collections it creates.

@@ -13,13 +13,12 @@ fields, bounds and defaults are defined once, in :mod:`vector_operator.api`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, StringConstraints, ValidationError, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from vector_operator.api.migrationplan import (
     MAX_ENCODE_BATCH_SIZE,
@@ -41,6 +40,7 @@ from vector_operator.api.vectorcollection import (
     ScalarField,
     VectorCollectionSpec,
 )
+from vector_operator.contract.documents import load_document
 from vector_operator.contract.field_values import parse_field_value
 
 ASSIGNMENT_ENV = "VO_ASSIGNMENT"
@@ -120,6 +120,9 @@ class SqlSource(SqlTable):
 
     url_env: EnvVarName
     """The environment variable holding the SQLAlchemy URL (it carries the password)."""
+    soft_delete_column: str | None = Field(default=None, min_length=1, max_length=255)
+    """A column that is NULL for live rows (the plan's sync.deletes.softDeleteColumn): rows with a
+    value there are never embedded, and a sync deletes them from the collection."""
 
     @model_validator(mode="after")
     def _text_and_fields(self) -> Self:
@@ -214,27 +217,36 @@ class WorkerAssignment(ApiModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if self.encode.min_batch_size > self.encode.max_batch_size:
-            raise ValueError(
-                f"encode.minBatchSize ({self.encode.min_batch_size}) must not exceed maxBatchSize"
-                f" ({self.encode.max_batch_size})"
-            )
-        if self.model.truncate_dim is not None and self.model.truncate_dim != self.collection.dimension:
-            raise ValueError(
-                f"model.truncateDim ({self.model.truncate_dim}) must equal collection.dimension "
-                f"({self.collection.dimension})"
-            )
+        check_work_fits(self.encode, self.model, self.collection, self.source.fields)
         bounds = (self.key_range.start, self.key_range.end)
         if self.source.files is not None and any(
             bound is not None and (not isinstance(bound, int) or bound < 0) for bound in bounds
         ):
             raise ValueError("a files source counts records from 0: keyRange bounds must be integers >= 0")
-        declared = {field.name for field in self.collection.scalar_fields}
-        if unknown := sorted(set(self.source.fields) - declared):
-            raise ValueError(
-                f"source fields {unknown} are not scalar fields of the collection {sorted(declared)}"
-            )
         return self
+
+
+def check_work_fits(
+    encode: EncodeBatching, model: EmbeddingSpec, collection: CollectionTarget, source_fields: Iterable[str]
+) -> None:
+    """What every worker assignment must hold together (a batch's, the sync's): encode's bounds in
+    order, a truncateDim that gives the collection's dimension, source fields the collection has.
+    Raises ValueError saying which."""
+    if encode.min_batch_size > encode.max_batch_size:
+        raise ValueError(
+            f"encode.minBatchSize ({encode.min_batch_size}) must not exceed maxBatchSize"
+            f" ({encode.max_batch_size})"
+        )
+    if model.truncate_dim is not None and model.truncate_dim != collection.dimension:
+        raise ValueError(
+            f"model.truncateDim ({model.truncate_dim}) must equal collection.dimension"
+            f" ({collection.dimension})"
+        )
+    declared = {field.name for field in collection.scalar_fields}
+    if unknown := sorted(set(source_fields) - declared):
+        raise ValueError(
+            f"source fields {unknown} are not scalar fields of the collection {sorted(declared)}"
+        )
 
 
 class InvalidAssignment(Exception):
@@ -243,33 +255,12 @@ class InvalidAssignment(Exception):
 
 def load_assignment(assignment_file: Path | None, environ: Mapping[str, str]) -> WorkerAssignment:
     """The assignment from ``assignment_file`` when given, else from ``$VO_ASSIGNMENT``."""
-    if assignment_file is not None:
-        try:
-            document = assignment_file.read_text(encoding="utf-8")
-        except OSError as error:
-            raise InvalidAssignment(
-                f"cannot read the assignment file {assignment_file}: {error.strerror}"
-            ) from None
-        origin = str(assignment_file)
-    elif environ.get(ASSIGNMENT_ENV):
-        document, origin = environ[ASSIGNMENT_ENV], f"${ASSIGNMENT_ENV}"
-    else:
-        raise InvalidAssignment(f"no assignment: set ${ASSIGNMENT_ENV} (JSON) or pass --assignment FILE")
-    try:
-        raw = json.loads(document)
-    except json.JSONDecodeError as error:
-        raise InvalidAssignment(f"{origin} is not JSON: {error.msg} at line {error.lineno}") from None
-    if isinstance(raw, dict) and raw.get("version", ASSIGNMENT_VERSION) not in READABLE_VERSIONS:
-        readable = " and ".join(str(version) for version in READABLE_VERSIONS)
-        raise InvalidAssignment(
-            f"{origin} is assignment version {raw.get('version')!r}, but this worker reads versions"
-            f" {readable}: run the worker image that matches the operator (--worker-image)"
-        )
-    try:
-        return WorkerAssignment.model_validate(raw)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in issue['loc']) or '(top)'}: {issue['msg']}"
-            for issue in error.errors()
-        )
-        raise InvalidAssignment(f"{origin} is not a valid assignment: {problems}") from None
+    return load_document(
+        WorkerAssignment,
+        assignment_file,
+        environ,
+        env=ASSIGNMENT_ENV,
+        what="assignment",
+        versions=READABLE_VERSIONS,
+        refused=InvalidAssignment,
+    )

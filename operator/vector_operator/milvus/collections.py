@@ -16,6 +16,7 @@ from pymilvus.exceptions import MilvusException
 
 from vector_operator.collection.index_support import IndexSupport
 from vector_operator.collection.milvus_layout import (
+    CONTENT_HASH_FIELD,
     INDEX_PROPERTY,
     PRIMARY_KEY_FIELD,
     SPACE_PROPERTY,
@@ -36,6 +37,7 @@ from vector_operator.collection.reconciliation import (
     PointAlias,
     Step,
 )
+from vector_operator.contract.sync import SYNC_STATE_PROPERTY, SyncState
 from vector_operator.milvus.connection import MilvusClients, MilvusEndpoint, MilvusUnavailable
 
 CALL_TIMEOUT_S = 30.0
@@ -156,7 +158,7 @@ class MilvusCollections:
         for field in described.get("fields", []):
             if field["name"] == VECTOR_FIELD:
                 dimension = int(field.get("params", {}).get("dim", 0))
-            elif field["name"] != PRIMARY_KEY_FIELD:
+            elif field["name"] not in (PRIMARY_KEY_FIELD, CONTENT_HASH_FIELD):  # the operator's own
                 fields[field["name"]] = DataType(field["type"]).name
         return ObservedPhysical(
             name=name,
@@ -180,6 +182,16 @@ class MilvusCollections:
         with self._client(f"count {name}") as client:
             rows = client.query(name, filter="", output_fields=["count(*)"], timeout=CALL_TIMEOUT_S)
         return int(rows[0]["count(*)"]) if rows else 0
+
+    def sync_state(self, name: str) -> SyncState | None:
+        """The sync worker's state kept in the collection's properties; None when the collection is
+        gone or no pass has written one."""
+        with self._client(f"describe {name}") as client:
+            if not client.has_collection(name, timeout=CALL_TIMEOUT_S):
+                return None
+            described = client.describe_collection(name, timeout=CALL_TIMEOUT_S)
+        properties: dict[str, str] = described.get("properties") or {}
+        return SyncState.from_property(properties.get(SYNC_STATE_PROPERTY))
 
     def probe_search_latency(
         self, alias: str, layout: CollectionLayout, queries: int = 20
@@ -270,6 +282,7 @@ class MilvusCollections:
                     max_length=layout.primary_key_max_length,
                 )
             schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=layout.space.dimension)
+            schema.add_field(CONTENT_HASH_FIELD, DataType.INT64, nullable=True)  # see contract.content_hash
             for field in layout.fields:
                 extra: dict[str, Any] = {"max_length": field.max_length} if field.max_length else {}
                 schema.add_field(field.name, _SCALAR_TYPES[field.type], nullable=True, **extra)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 
 from vector_operator.contract.assignment import WorkerAssignment
+from vector_operator.contract.content_hash import model_fingerprint
 from vector_operator.contract.result import (
     BatchReference,
     ModelReport,
@@ -67,6 +68,7 @@ def open_source(
             fields=sql.fields or {},
             key_range=assignment.key_range,
             max_text_chars=max_text_chars,
+            soft_delete_column=sql.soft_delete_column,
         )
         return source, builder
     assert files is not None  # the assignment has exactly one of sql and files
@@ -166,6 +168,9 @@ class BatchRun:
                 vector_field=assignment.collection.vector_field,
                 max_text_chars=limit,
                 stop=self._stop,
+                content_fingerprint=model_fingerprint(assignment.model)
+                if collection.has_content_hash
+                else None,
             )
             log.info(
                 "batch %s of plan %s: reading %s, writing %s",

@@ -16,16 +16,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from vector_operator.contract.assignment import InvalidAssignment, WorkerAssignment, load_assignment
 from vector_operator.contract.result import Reason, Status, WorkerResult
+from vector_operator.worker.process_entry import prepare_process, run_until_sigterm
 
 EXIT_SUCCEEDED = 0
 EXIT_RETRYABLE = 1
@@ -33,11 +32,8 @@ EXIT_PERMANENT = 2
 EXIT_TERMINATED = 143
 TERMINATION_MESSAGE_ENV = "TERMINATION_MESSAGE_PATH"
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
-LOG_LEVEL_ENV = "VO_LOG_LEVEL"
-WAIT_STEP_S = 0.2
 TERMINATION_UNWIND_S = 2.0
 """How long the batch may take to stop after SIGTERM before the result is written regardless."""
-OFFLINE_ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 if TYPE_CHECKING:
     from vector_operator.worker.batch_run import BatchRun
@@ -82,14 +78,6 @@ def _classify(error: BaseException) -> tuple[Reason, int]:
     return Reason.INTERNAL_ERROR, EXIT_RETRYABLE
 
 
-def _configure_logging(environ: Mapping[str, str]) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(environ.get(LOG_LEVEL_ENV, "INFO").upper())
-    log.propagate = False
-
-
 def _write_result(result: WorkerResult, environ: Mapping[str, str]) -> None:
     message = result.to_termination_message()
     path = Path(environ.get(TERMINATION_MESSAGE_ENV) or DEFAULT_TERMINATION_MESSAGE_PATH)
@@ -103,9 +91,7 @@ def _write_result(result: WorkerResult, environ: Mapping[str, str]) -> None:
 def main(assignment_file: Path | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Runs the worker; returns the process exit code."""
     environ = os.environ if environ is None else environ
-    for name, value in OFFLINE_ENVIRONMENT.items():  # read by the Hugging Face libraries on import
-        os.environ.setdefault(name, value)
-    _configure_logging(environ)
+    prepare_process(log, environ)
     try:
         assignment = load_assignment(assignment_file, environ)
     except InvalidAssignment as error:
@@ -127,7 +113,7 @@ def _run(assignment: WorkerAssignment, environ: Mapping[str, str]) -> int:
 
     redact = Redactor(secret_values(assignment, environ))
     redact.install(log)
-    stop, terminated = threading.Event(), threading.Event()
+    stop = threading.Event()
     run = BatchRun(assignment, environ, stop=stop, measure_startup=True)
     outcome: list[WorkerResult | BaseException] = []
 
@@ -137,20 +123,8 @@ def _run(assignment: WorkerAssignment, environ: Mapping[str, str]) -> int:
         except BaseException as error:  # handed to the main thread
             outcome.append(error)
 
-    def on_sigterm(_signal: int, _frame: FrameType | None) -> None:
-        terminated.set()
-
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main_thread else None
-    batch = threading.Thread(target=execute, name="worker-batch", daemon=True)
-    try:
-        batch.start()
-        while batch.is_alive() and not terminated.is_set():
-            batch.join(WAIT_STEP_S)
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
-    if terminated.is_set() and not (outcome and isinstance(outcome[0], WorkerResult)):
+    batch, terminated = run_until_sigterm(execute, "worker-batch")
+    if terminated and not (outcome and isinstance(outcome[0], WorkerResult)):
         log.warning("terminated (SIGTERM): stopping and writing the result")
         stop.set()
         batch.join(TERMINATION_UNWIND_S)

@@ -5,8 +5,8 @@ Three stages, two bounded queues:
     reader thread ──windows──> encoder (calling thread) ──micro-batches──> writer thread
 
 - The reader pages through the source, builds each record's text and scalar fields (bad rows
-  are counted by reason here), counts tokens with its own tokenizer copy, and hands over windows
-  of records.
+  are counted by reason here), hashes the text (when the collection keeps content hashes), counts
+  tokens with its own tokenizer copy, and hands over windows of records.
 - The encoder sorts each window by token count (so a micro-batch pads little), cuts it into
   micro-batches of the size the optimizer picks, encodes, and checks every vector: rejected
   vectors are counted and never written.
@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from vector_operator.contract.content_hash import CONTENT_HASH_FIELD, content_hash
 from vector_operator.contract.result import SkipReason
 from vector_operator.sources import RecordSource
 from vector_operator.sources.records import Key, SourceRow
@@ -119,6 +120,10 @@ class EncodedBatch:
 _END = object()
 
 
+def _hash_field(record: PreparedRecord) -> dict[str, int]:
+    return {} if record.content_hash is None else {CONTENT_HASH_FIELD: record.content_hash}
+
+
 def window_size(max_batch_size: int) -> int:
     """Records per reading window: room for several of the largest micro-batches, so that
     sorting by length pays off, within a bounded memory."""
@@ -144,7 +149,11 @@ class Pipeline:
         vector_field: str,
         max_text_chars: int,
         stop: threading.Event | None = None,
+        content_fingerprint: bytes | None = None,
     ) -> None:
+        """``content_fingerprint``: the model's (contract.content_hash.model_fingerprint); when
+        given, every record is written with the content hash of its text, so that a sync can tell
+        whether its vector is still current. None: the collection keeps no hash."""
         self._source = source
         self._text_builder = text_builder
         self._field_mapper = field_mapper
@@ -157,6 +166,7 @@ class Pipeline:
         self._pk = primary_key_field
         self._vector = vector_field
         self._max_text_chars = max_text_chars
+        self._fingerprint = content_fingerprint
         self._stop = stop or threading.Event()
         self._window = window_size(optimizer.max_size)
         dimension = max(1, checker.dimension)
@@ -226,7 +236,9 @@ class Pipeline:
             if isinstance(fields, SkipReason):
                 counts.skipped[fields] += 1
                 continue
-            yield PreparedRecord(key=key, text=text[: self._max_text_chars], fields=fields)
+            text = text[: self._max_text_chars]  # exactly what the model reads, and what is hashed
+            hashed = content_hash(text, self._fingerprint) if self._fingerprint is not None else None
+            yield PreparedRecord(key=key, text=text, fields=fields, content_hash=hashed)
 
     def _hand_over(self, window: list[PreparedRecord]) -> None:
         started = time.perf_counter()
@@ -304,7 +316,7 @@ class Pipeline:
 
     def _flush_rows(self, pending: dict[Key, tuple[PreparedRecord, FloatArray]]) -> None:
         rows = [
-            {self._pk: key, self._vector: vector, **record.fields}
+            {self._pk: key, self._vector: vector, **record.fields, **_hash_field(record)}
             for key, (record, vector) in pending.items()
         ]
         started = time.perf_counter()

@@ -16,3 +16,6 @@ class PreparedRecord:
     text: str
     fields: dict[str, object]
     token_count: int = 0
+    content_hash: int | None = None
+    """The hash of ``text`` under the model (contract.content_hash), written beside the vector
+    when the collection keeps one."""

@@ -33,6 +33,11 @@ def secret_values(assignment: WorkerAssignment, environ: Mapping[str, str]) -> l
     names = [assignment.milvus.token_env]
     if assignment.source.sql is not None:
         names.append(assignment.source.sql.url_env)
+    return secret_values_of(names, environ)
+
+
+def secret_values_of(names: Iterable[str | None], environ: Mapping[str, str]) -> list[str]:
+    """The values (and their password parts) of the environment variables ``names``."""
     return [part for name in names if name and environ.get(name) for part in _parts(environ[name])]
 
 
