@@ -146,6 +146,22 @@ class OperatorMetrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.sync_lag = Gauge(
+            "sync_lag_seconds",
+            "How far a syncing MigrationPlan's collection is behind its source: seconds since the start of"
+            " the sync worker's last complete pass (every change committed before it is applied).",
+            ["namespace", "plan"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.sync_rows = Counter(
+            "sync_rows",
+            "Rows a MigrationPlan's sync applied, by kind: changed (inserted or updated), deleted, and of"
+            " the changed ones reembedded (new text) or reused (the stored vector kept); skipped.",
+            ["namespace", "plan", "kind"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
         self._phases: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -198,6 +214,8 @@ class OperatorMetrics:
             self.batch_coherence_stat,
             self.plan_threshold,
             self.plan_quality,
+            self.sync_lag,
+            self.sync_rows,
         ):
             for labels in list(metric._metrics):
                 if labels[:2] == (namespace, plan):

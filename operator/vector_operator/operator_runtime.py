@@ -142,6 +142,7 @@ def run(options: RunOptions) -> None:
         core=client.CoreV1Api(api),
         batch=client.BatchV1Api(api),
         custom=client.CustomObjectsApi(api),
+        apps=client.AppsV1Api(api),
     )
     registry = build_registry(context)
     if options.metrics_port:

@@ -354,6 +354,8 @@ def test_the_installed_rbac_grants_what_the_operator_uses_and_nothing_more(
                 ("create", "configmaps"), ("update", "configmaps"), ("patch", "configmaps"),
                 ("get", f"namespaces/{ns}"), ("patch", "kopfpeerings.kopf.dev"),
                 ("watch", "kopfpeerings.kopf.dev"),
+                ("get", "deployments.apps"), ("create", "deployments.apps"), ("delete", "deployments.apps"),
+                ("patch", "deployments.apps", "--subresource=scale"),
             ]  # fmt: skip
             for verb, resource, *extra in needed:
                 assert can_i(kubectl, operator, verb, resource, ns, *extra), (verb, resource, ns)
@@ -362,6 +364,7 @@ def test_the_installed_rbac_grants_what_the_operator_uses_and_nothing_more(
                 ("create", "pods", "--subresource=exec"), ("delete", "pods"), ("get", "jobs.batch"),
                 ("delete", PLANS), ("create", COLLECTIONS),
                 ("update", COLLECTIONS), ("delete", "configmaps"),
+                ("patch", "deployments.apps"), ("list", "deployments.apps"), ("update", "deployments.apps"),
                 ("create", ROLES), ("create", ROLEBINDINGS),
                 ("escalate", ROLES), ("bind", ROLES),
                 ("create", "serviceaccounts", "--subresource=token"), ("impersonate", "serviceaccounts"),

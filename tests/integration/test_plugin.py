@@ -148,7 +148,7 @@ def test_every_action_is_an_idempotent_patch_with_a_one_line_answer(plugin: Plug
     refused = plugin("rollback", "manual")
     assert refused.returncode == 1
     assert refused.stderr.strip().count("\n") == 0  # one line
-    assert "rollback undoes a Succeeded plan's cutover; manual is Failed" in refused.stderr
+    assert "rollback undoes a Succeeded (or Syncing) plan's cutover; manual is Failed" in refused.stderr
     set_status(kubectl, "manual", {"phase": "Succeeded", "previousPhysicalCollection": "articles__v1"})
     assert answer(plugin("rollback", "manual")) == "rolling back manual: the alias returns to articles__v1"
     assert spec_of(kubectl, "manual")["rollback"] is True

@@ -27,7 +27,7 @@ def test_promtool_accepts_the_rules() -> None:
         [promtool(), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 21 rules found" in checked.stdout
+    assert "SUCCESS: 22 rules found" in checked.stdout
 
 
 def test_promtool_runs_series_across_every_threshold_through_them() -> None:

@@ -62,6 +62,8 @@ def plan_spec(**changes: Any) -> MigrationPlanSpec:
             }
         },
         "batching": {"recordsPerJob": 50, "maxConcurrentJobs": 2},
+        # No catch-up before the cutover here: the sync's own decisions are in test_sync_decisions.
+        "sync": {"catchUp": False},
     }
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(document.get(key), dict):

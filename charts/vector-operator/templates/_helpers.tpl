@@ -159,8 +159,17 @@ ClusterRole of cluster mode). Each rule names the code that needs it.
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["list", "watch", "create", "delete"]
+# The sync worker of a plan with a catch-up or a continuous sync: kube/sync_workers.py reads its
+# Deployment (get), creates it, scales it (deployments/scale: patch, 0 while paused) and deletes it.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "create", "delete"]
+- apiGroups: ["apps"]
+  resources: ["deployments/scale"]
+  verbs: ["patch"]
 # kube/jobs.py lists a plan's pods for the worker's result (termination message) and the
-# scheduler's word on a pod that cannot be placed.
+# scheduler's word on a pod that cannot be placed; kube/sync_workers.py what the sync worker's pod
+# waits on.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list"]

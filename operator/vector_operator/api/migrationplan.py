@@ -19,6 +19,7 @@ from vector_operator.api.kubernetes_types import (
     SecretKeyReference,
     Toleration,
 )
+from vector_operator.api.migration_sync import SyncSpec, SyncStatus
 from vector_operator.api.model import (
     ApiModel,
     PreservedObject,
@@ -447,7 +448,15 @@ class MigrationPlanSpec(ApiModel):
                 message="cutover: Manual needs mode: BlueGreen. InPlace writes into the serving "
                 "collection, so there is no alias swing to hold back",
                 field_path=".cutover",
-            )
+            ),
+            Rule(
+                rule="!has(self.sync) || has(self.source.sql) || (self.sync.mode != 'Continuous'"
+                " && !has(self.sync.changeColumn) && !has(self.sync.deletes)"
+                " && (!has(self.sync.capture) || self.sync.capture != 'LogicalDecoding'))",
+                message="sync follows an SQL table's changes: with source.files leave sync out (files are "
+                "read once)",
+                field_path=".sync",
+            ),
         )
     )
 
@@ -485,8 +494,9 @@ class MigrationPlanSpec(ApiModel):
     """With approval: Manual, set to true (kubectl vector approve) to start the plan after
     Planning has shown its batches."""
     rollback: bool = False
-    """Set to true to undo a Succeeded plan within previousCollectionRetention: the alias goes back
-    to the collection it served before the cutover, and the plan ends RolledBack. Works after an
+    """Set to true to undo a Succeeded (or Syncing) plan within previousCollectionRetention: the
+    alias goes back to the collection it served before the cutover, and the plan ends RolledBack
+    (a sync stops). Works after an
     earlier automatic pause too."""
     abort: bool = False
     """Set to true to stop a plan that has not ended: its running Jobs stop, the collection it was
@@ -497,6 +507,10 @@ class MigrationPlanSpec(ApiModel):
     kept, only the ranges in status.failedRanges (and those never run) are embedded."""
     cutover_approved: bool = False
     """With cutover: Manual, set to true to swing the alias once validation has passed."""
+    sync: SyncSpec = Field(default_factory=SyncSpec)
+    """Writes made to the source during the backfill are caught up before the alias moves; with
+    mode Continuous the collection keeps following the source after the cutover (phase Syncing).
+    SQL sources only."""
     previous_collection_retention: str = Field(
         default="24h",
         max_length=32,
@@ -515,6 +529,7 @@ class MigrationPhase(StrEnum):
     GENERATING = "Generating"
     VALIDATING = "Validating"
     CUTTING_OVER = "CuttingOver"
+    SYNCING = "Syncing"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     ROLLED_BACK = "RolledBack"
@@ -530,6 +545,7 @@ class MigrationConditionType(StrEnum):
     COMPLETE = "Complete"
     FAILED = "Failed"
     ROLLED_BACK = "RolledBack"
+    IN_SYNC = "InSync"
 
 
 class MigrationProgress(ApiModel):
@@ -742,10 +758,10 @@ class MigrationPlanStatus(ApiModel):
     observed_generation: int | None = Field(default=None, ge=0)
     """The metadata.generation this status reflects."""
     phase: MigrationPhase | None = None
-    """Pending, Planning, Preparing, Generating, Validating, CuttingOver, Succeeded, Failed,
-    RolledBack or Paused."""
+    """Pending, Planning, Preparing, Generating, Validating, CuttingOver, Syncing, Succeeded,
+    Failed, RolledBack or Paused."""
     conditions: Conditions | None = None
-    """Approved, Progressing, QualityDegraded, Complete, Failed and RolledBack."""
+    """Approved, Progressing, QualityDegraded, Complete, Failed, RolledBack and InSync."""
     progress: MigrationProgress | None = None
     """Batches and records done."""
     throughput: Throughput | None = None
@@ -809,6 +825,8 @@ class MigrationPlanStatus(ApiModel):
     """What the workers recommend changing, the latest batch's first (at most 10)."""
     anomalies: PlanAnomalies | None = None
     """Anomalies the workers counted in their samples."""
+    sync: SyncStatus | None = None
+    """The catch-up and the continuous sync: watermark, lag, changes applied."""
     kopf: PreservedObject | None = None
     """Kopf's bookkeeping; not for users."""
 

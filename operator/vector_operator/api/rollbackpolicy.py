@@ -32,6 +32,7 @@ class TriggerMetric(StrEnum):
     PROCESSING_TIME_MS = "processingTimeMs"
     SEARCH_LATENCY_P95_MS = "searchLatencyP95Ms"
     RECALL_AT_K = "recallAtK"
+    SYNC_LAG_SECONDS = "syncLagSeconds"
 
 
 # Metrics where lower is worse (a trigger fires below a threshold), and fractions in [0, 1].
@@ -40,6 +41,7 @@ RISING_METRICS = (
     TriggerMetric.FAILURE_RATE,
     TriggerMetric.PROCESSING_TIME_MS,
     TriggerMetric.SEARCH_LATENCY_P95_MS,
+    TriggerMetric.SYNC_LAG_SECONDS,
 )
 FRACTION_METRICS = (TriggerMetric.COHERENCE, TriggerMetric.RECALL_AT_K, TriggerMetric.FAILURE_RATE)
 
@@ -55,6 +57,7 @@ class GuardedPhase(StrEnum):
     VALIDATING = "Validating"
     CUTTING_OVER = "CuttingOver"
     POST_CUTOVER = "PostCutover"
+    SYNCING = "Syncing"
 
 
 class RollbackAction(StrEnum):
@@ -85,8 +88,8 @@ class Trigger(ApiModel):
             ),
             Rule(
                 rule=f"!(self.metric in {_cel_list(RISING_METRICS)} && has(self.below))",
-                message="failureRate, processingTimeMs and searchLatencyP95Ms triggers fire when the value "
-                "rises: use above, not below",
+                message="failureRate, processingTimeMs, searchLatencyP95Ms and syncLagSeconds triggers fire "
+                "when the value rises: use above, not below",
                 message_expression="'a ' + self.metric + ' trigger fires when the value rises: use above, "
                 "not below'",
                 field_path=".below",
@@ -108,14 +111,17 @@ class Trigger(ApiModel):
 
     metric: TriggerMetric
     """coherence (per batch while Generating; the plan's mean later), failureRate (0..1, per batch),
-    processingTimeMs (micro-batch encode time), searchLatencyP95Ms or recallAtK (0..1). After the
-    cutover (PostCutover) recallAtK and searchLatencyP95Ms are measured on the new collection
-    itself, every probe interval, within the policy's own postCutoverWindow."""
+    processingTimeMs (micro-batch encode time), searchLatencyP95Ms, recallAtK (0..1) or
+    syncLagSeconds (how far a Syncing plan's collection is behind its source). After the cutover
+    (PostCutover) recallAtK and searchLatencyP95Ms are measured on the new collection itself, every
+    probe interval, within the policy's own postCutoverWindow; in phase Syncing, failureRate is the
+    share of changed rows the sync skipped and coherence that of the rows its last pass
+    re-embedded."""
     below: float | None = Field(default=None, ge=0)
     """Fire when the metric falls below this value (coherence, recallAtK)."""
     above: float | None = Field(default=None, ge=0)
     """Fire when the metric rises above this value (failureRate, processingTimeMs,
-    searchLatencyP95Ms)."""
+    searchLatencyP95Ms, syncLagSeconds)."""
     for_batches: int | None = Field(default=None, ge=1, le=MAX_RECENT_BATCHES)
     """Fire only after this many consecutive batches crossed the threshold (1..32: a plan's status
     keeps its last 32 batches). Omitted (and no forDuration): the first crossing fires."""
@@ -125,10 +131,11 @@ class Trigger(ApiModel):
     """Fire only after the threshold stayed crossed this long, e.g. 5m. Omitted (and no
     forBatches): the first crossing fires."""
     phases: list[GuardedPhase] | None = Field(
-        default=None, min_length=1, max_length=4, json_schema_extra=list_type("set")
+        default=None, min_length=1, max_length=5, json_schema_extra=list_type("set")
     )
-    """Plan phases in which the trigger is evaluated: Generating, Validating, CuttingOver and
-    PostCutover (the postCutoverWindow after the alias swing). Omitted: all of them."""
+    """Plan phases in which the trigger is evaluated: Generating, Validating, CuttingOver,
+    PostCutover (the postCutoverWindow after the alias swing) and Syncing (a Continuous plan after
+    its cutover). Omitted: all of them."""
 
 
 def _object_names(field: str, kind: str) -> Any:
@@ -162,9 +169,10 @@ class RollbackPolicySpec(ApiModel):
             Rule(
                 rule="!(self.actions.exists(a, a == 'DropPartialCollection') && "
                 "!self.actions.exists(a, a == 'RevertAlias') && "
-                "self.triggers.exists(t, !has(t.phases) || 'PostCutover' in t.phases))",
-                message="a trigger can fire after cutover (PostCutover), when the new collection already "
-                "serves: DropPartialCollection then needs RevertAlias before it in actions",
+                "self.triggers.exists(t, !has(t.phases) || 'PostCutover' in t.phases || "
+                "'Syncing' in t.phases))",
+                message="a trigger can fire after cutover (PostCutover, Syncing), when the new collection "
+                "already serves: DropPartialCollection then needs RevertAlias before it in actions",
                 field_path=".actions",
             ),
         )

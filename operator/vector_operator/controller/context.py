@@ -56,6 +56,7 @@ class OperatorContext:
     core: client.CoreV1Api
     batch: client.BatchV1Api
     custom: client.CustomObjectsApi
+    apps: client.AppsV1Api
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     clients: MilvusClients = field(default_factory=MilvusClients)
     _locks: defaultdict[str, threading.Lock] = field(default_factory=lambda: defaultdict(threading.Lock))

@@ -8,16 +8,49 @@ import logging
 
 import kopf
 
+from vector_operator.api.kubernetes_types import SecretKeyReference
 from vector_operator.api.migrationplan import MigrationMode, MigrationPhase
 from vector_operator.collection.ownership import Owner
+from vector_operator.contract.sync import slot_name
 from vector_operator.controller.context import OperatorContext
 from vector_operator.kube import plan_config, plans, targets
 from vector_operator.kube.secrets import SecretReader, SecretUnavailable
+from vector_operator.migration import sync_worker
 from vector_operator.milvus.collections import MilvusCollections
 from vector_operator.milvus.connection import MilvusUnavailable
 from vector_operator.milvus.endpoints import MilvusNotConfigured, endpoint_for
+from vector_operator.sources import SourceMisconfigured, SourceUnavailable, pg_logical
 
 ATTEMPTS = 5
+
+
+def _drop_slot(
+    context: OperatorContext,
+    body: kopf.Body,
+    plan: plans.StoredPlan,
+    url_ref: SecretKeyReference,
+    retry: int,
+    logger: logging.Logger | kopf.Logger,
+) -> None:
+    """The plan's replication slot goes with it: a slot nobody reads keeps the database's
+    write-ahead log forever."""
+    slot = slot_name(plan.identity.uid)
+    try:
+        url = SecretReader(context.core, plan.identity.namespace)(url_ref)
+        if pg_logical.drop_slot(url, slot, context.settings.source_timeouts):
+            kopf.info(body, reason="ReplicationSlotDropped", message=f"dropped the replication slot {slot}")
+    except (SecretUnavailable, SourceUnavailable, SourceMisconfigured) as error:
+        if retry < ATTEMPTS:
+            raise kopf.TemporaryError(
+                f"cannot drop the replication slot {slot} yet: {error}", delay=10
+            ) from None
+        logger.warning(f"gave up dropping the replication slot {slot}: {error}")
+        kopf.warn(
+            body,
+            reason="DeletionIncomplete",
+            message=f"gave up dropping the replication slot {slot} ({error}): drop it with"
+            f" SELECT pg_drop_replication_slot('{slot}'), or it keeps the source's write-ahead log",
+        )
 
 
 def delete_plan(
@@ -32,6 +65,8 @@ def delete_plan(
     except plans.UnreadableStatus:
         return
     status, namespace = plan.status, plan.identity.namespace
+    if sync_worker.needs_slot(plan.spec) and plan.spec.source.sql is not None:
+        _drop_slot(context, body, plan, plan.spec.source.sql.url_secret_ref, retry, logger)
     new, previous, pinned_target = (
         status.new_physical_collection,
         status.previous_physical_collection,

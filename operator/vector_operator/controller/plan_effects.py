@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vector_operator.controller.context import OperatorContext
-from vector_operator.kube import jobs, plan_config, plan_history, policies, targets
+from vector_operator.kube import jobs, plan_config, plan_history, policies, sync_workers, targets
 from vector_operator.kube.plans import StoredPlan
+from vector_operator.kube.secrets import SecretReader
 from vector_operator.migration.effects import (
+    CreateChangeSlot,
     CreatePhysical,
     DeleteJobs,
     DropPhysical,
@@ -17,12 +19,15 @@ from vector_operator.migration.effects import (
     PinTarget,
     RecordExecution,
     RecordHistory,
+    RunSyncWorker,
+    StopSyncWorker,
     StoreBatchPlan,
     SwingAlias,
     UpdateTarget,
 )
 from vector_operator.milvus.collections import AliasMoved, MilvusCollections
 from vector_operator.milvus.connection import MilvusEndpoint
+from vector_operator.sources import pg_logical
 
 
 class EffectRefused(Exception):
@@ -75,6 +80,19 @@ def _apply_one(
             policies.record_execution(context.custom, namespace, policy, execution)
         case RecordHistory(records):
             plan_history.record_history(context.core, namespace, name, uid, records)
+        case RunSyncWorker(manifest, replicas):
+            sync_workers.run(context.apps, namespace, manifest, replicas)
+        case StopSyncWorker(worker):
+            sync_workers.stop(context.apps, namespace, worker)
+        case CreateChangeSlot(slot):
+            sql = plan.spec.source.sql
+            if sql is None:
+                raise EffectRefused("UnsupportedSource", "logical decoding needs source.sql")
+            url = SecretReader(context.core, namespace)(sql.url_secret_ref)
+            try:
+                pg_logical.create_slot(url, slot, context.settings.source_timeouts)
+            except pg_logical.LogicalDecodingUnavailable as error:
+                raise EffectRefused("LogicalDecodingUnavailable", str(error)) from None
 
 
 def apply_effects(

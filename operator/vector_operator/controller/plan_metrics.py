@@ -13,6 +13,7 @@ from vector_operator.metrics import OperatorMetrics
 from vector_operator.migration import compact_ranges
 from vector_operator.migration.effects import Decision, RecordHistory
 from vector_operator.migration.observation import PlanIdentity
+from vector_operator.migration.sync_worker import continuous, max_lag_s
 
 
 def _declare(metrics: OperatorMetrics, identity: PlanIdentity) -> None:
@@ -39,6 +40,11 @@ def _thresholds(metrics: OperatorMetrics, identity: PlanIdentity, spec: Migratio
             value = getattr(levels, level)
             if value is not None:
                 metrics.plan_threshold.labels(identity.namespace, identity.name, metric, level).set(value)
+    if continuous(spec):  # the level the sync lag alert compares with
+        lag_limit = max_lag_s(spec.sync)
+        metrics.plan_threshold.labels(identity.namespace, identity.name, "sync_lag_seconds", "warning").set(
+            lag_limit
+        )
 
 
 def _records(
@@ -127,6 +133,7 @@ def publish(
     _records(metrics, identity, before, after)
     _batches(metrics, identity, decision)
     _alias_swings(metrics, identity.namespace, alias, before, after)
+    _sync(metrics, identity, before, after)
     rollback, earlier = after.rollback, before.rollback
     if rollback is not None and (earlier is None or earlier.executed_at != rollback.executed_at):
         metrics.rollbacks.labels(identity.namespace, rollback.policy, rollback.metric or "manual").inc()
@@ -140,3 +147,29 @@ def publish(
     ):
         if value is not None:
             metrics.plan_quality.labels(identity.namespace, identity.name, label).set(float(value))
+
+
+SYNC_KINDS = (
+    ("changed", "changes_applied"),
+    ("deleted", "deletes_applied"),
+    ("reembedded", "reembedded"),
+    ("reused", "reused"),
+    ("skipped", "skipped"),
+)
+
+
+def _sync(
+    metrics: OperatorMetrics, identity: PlanIdentity, before: MigrationPlanStatus, after: MigrationPlanStatus
+) -> None:
+    """The sync's lag, and its counts as counters: what this step's status added to them."""
+    sync, earlier = after.sync, before.sync
+    if sync is None:
+        return
+    if sync.lag_seconds is not None and sync.worker:
+        metrics.sync_lag.labels(identity.namespace, identity.name).set(sync.lag_seconds)
+    elif (identity.namespace, identity.name) in metrics.sync_lag._metrics:
+        metrics.sync_lag.remove(identity.namespace, identity.name)  # no worker: no lag to speak of
+    for kind, field in SYNC_KINDS:
+        added = (getattr(sync, field) or 0) - ((getattr(earlier, field) or 0) if earlier is not None else 0)
+        if added > 0:
+            metrics.sync_rows.labels(identity.namespace, identity.name, kind).inc(added)

@@ -15,14 +15,15 @@ from vector_operator.api.migrationplan import MigrationPhase
 from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.collection.milvus_layout import layout_of
 from vector_operator.controller.context import OperatorContext
-from vector_operator.kube import jobs, nodes, plan_config, plans, policies, targets
+from vector_operator.kube import jobs, nodes, plan_config, plans, policies, sync_workers, targets
 from vector_operator.kube.secrets import SecretReader, SecretUnavailable
-from vector_operator.migration import job_sizing, schedule
+from vector_operator.migration import job_sizing, schedule, sync_worker
 from vector_operator.migration.observation import MilvusView, PlanObservation, Probe, Problem
 from vector_operator.milvus.collections import MilvusCollections
 from vector_operator.milvus.connection import MilvusEndpoint, MilvusUnavailable
 from vector_operator.milvus.endpoints import MilvusNotConfigured, endpoint_for
 from vector_operator.sources import SourceMisconfigured, SourceUnavailable
+from vector_operator.sources.sql_changes import change_watermark
 from vector_operator.sources.sql_keys import PlanningRefused, plan_sql_batches
 
 POST_CUTOVER_SAMPLE = 20
@@ -136,9 +137,26 @@ class _Gatherer:
             return job_sizing.records_per_job(batching, records, jobs_at_once, pace)
 
         timeouts = self.context.settings.source_timeouts
-        self.found.update(
-            batch_plan=plan_sql_batches(url, sql.table, sql.primary_key, size, timeouts), scanned=True
+        watermark = None
+        if sync_worker.needs_watermark(self.plan.spec):  # before the scan: a change after it is caught up
+            assert self.plan.spec.sync.change_column is not None
+            watermark = change_watermark(url, sql.table, self.plan.spec.sync.change_column, timeouts)
+        batches = plan_sql_batches(url, sql.table, sql.primary_key, size, timeouts)
+        self.found.update(batch_plan=dataclasses.replace(batches, watermark=watermark), scanned=True)
+
+    def sync(self) -> None:
+        """The sync worker's Deployment, and the state its passes left in the collection."""
+        physical = self.plan.status.new_physical_collection
+        state = None
+        if self.endpoint is not None and physical is not None:
+            milvus = MilvusCollections(
+                self.context.clients, self.endpoint, self.context.metrics.observe_milvus_call
+            )
+            state = milvus.sync_state(physical)
+        worker = sync_workers.observe(
+            self.context.apps, self.context.core, self.namespace, sync_worker.deployment_name(self.name)
         )
+        self.found["sync"] = dataclasses.replace(worker, state=state)
 
 
 def _reads(gatherer: _Gatherer) -> list[Callable[[], object]]:
@@ -160,7 +178,11 @@ def _reads(gatherer: _Gatherer) -> list[Callable[[], object]]:
     if phase is MigrationPhase.VALIDATING:
         return [g.config, partial(g.milvus, new, spec.quality.sample_size, flush=True), g.policies, g.jobs]
     if phase is MigrationPhase.CUTTING_OVER:
-        return [g.config, g.milvus, g.policies]
+        reads: list[Callable[[], object]] = [g.config, g.milvus, g.policies]
+        return [*reads, g.sync] if sync_worker.needs_sync(spec) else reads
+    if phase is MigrationPhase.SYNCING:
+        probe = new if schedule.probe_due(status, now, g.context.settings.probe_interval_s) else None
+        return [g.config, g.target, partial(g.milvus, probe, POST_CUTOVER_SAMPLE), g.policies, g.sync]
     if schedule.retry_requested(spec, status):
         return [g.config, g.siblings]
     if schedule.window_open(status, now) or schedule.retirement_due(spec, status, now):

@@ -29,6 +29,7 @@ from vector_operator.migration.effects import (
 )
 from vector_operator.migration.unposted_events import carried_over
 from vector_operator.milvus.connection import MilvusUnavailable
+from vector_operator.sources import SourceMisconfigured, SourceUnavailable
 from vector_operator.status_conditions import ConditionUpdate, merged_conditions
 
 KIND = "MigrationPlan"
@@ -88,7 +89,7 @@ def _round(
     except EffectRefused as error:
         _report_stop(context, plan, error.reason, str(error))
         return "effect_refused", False
-    except (MilvusUnavailable, SecretUnavailable) as error:
+    except (MilvusUnavailable, SecretUnavailable, SourceUnavailable, SourceMisconfigured) as error:
         _report_stop(context, plan, type(error).__name__, str(error))
         return "milvus_unavailable", False
     written, message = plans.write_status(context.custom, plan, decision.status)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vector_operator.api.migrationplan import MigrationPlanSpec
+from vector_operator.api.migrationplan import MigrationPlanSpec, SqlTable
 from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.collection.milvus_layout import layout_of
 from vector_operator.contract.assignment import (
@@ -27,7 +27,8 @@ class UnsupportedSource(Exception):
     """The plan's source cannot be run by the controller yet; the message says what to use."""
 
 
-def _milvus(collection: VectorCollectionSpec, uri: str) -> MilvusTarget:
+def milvus_target(collection: VectorCollectionSpec, uri: str) -> MilvusTarget:
+    """The Milvus a worker writes to; its token by the name of the variable holding it."""
     connection, tls = collection.milvus, collection.milvus.tls
     return MilvusTarget(
         uri=uri,
@@ -36,6 +37,29 @@ def _milvus(collection: VectorCollectionSpec, uri: str) -> MilvusTarget:
         tls=bool(tls and tls.enabled) or uri.startswith("https://"),
         ca_file=MILVUS_CA_FILE if tls is not None and tls.ca_secret_ref is not None else None,
         server_name=tls.server_name if tls is not None else None,
+    )
+
+
+def collection_target(collection_spec: VectorCollectionSpec, physical: str) -> CollectionTarget:
+    """The physical collection a worker writes, as the pinned spec describes it."""
+    return CollectionTarget(
+        name=physical,
+        primary_key=collection_spec.primary_key,
+        dimension=collection_spec.dimension,
+        metric_type=collection_spec.metric_type,
+        scalar_fields=list(collection_spec.fields or []),
+        search_params=dict(layout_of(collection_spec).search_params),
+    )
+
+
+def sql_source(plan_spec: MigrationPlanSpec, sql: SqlTable) -> SqlSource:
+    """The plan's table as a worker reads it: its URL by the variable that holds it, soft-deleted
+    rows (sync.deletes.softDeleteColumn) never embedded."""
+    deletes = plan_spec.sync.deletes
+    return SqlSource(
+        url_env=SOURCE_URL_ENV,
+        soft_delete_column=deletes.soft_delete_column if deletes is not None else None,
+        **sql.model_dump(exclude={"url_secret_ref"}, exclude_none=True),
     )
 
 
@@ -57,25 +81,12 @@ def batch_assignment(
             "the MigrationPlan controller plans SQL sources only for now: use source.sql"
             " (files sources run through `vector-operator worker` directly)"
         )
-    layout = layout_of(collection_spec)
     start, end = key_range
     assignment = WorkerAssignment(
         batch=BatchIdentity(namespace=namespace, plan=plan, index=index),
-        milvus=_milvus(collection_spec, milvus_uri),
-        collection=CollectionTarget(
-            name=physical,
-            primary_key=collection_spec.primary_key,
-            dimension=collection_spec.dimension,
-            metric_type=collection_spec.metric_type,
-            scalar_fields=list(collection_spec.fields or []),
-            search_params=dict(layout.search_params),
-        ),
-        source=Source(
-            sql=SqlSource(
-                url_env=SOURCE_URL_ENV,
-                **sql.model_dump(exclude={"url_secret_ref"}, exclude_none=True),
-            )
-        ),
+        milvus=milvus_target(collection_spec, milvus_uri),
+        collection=collection_target(collection_spec, physical),
+        source=Source(sql=sql_source(plan_spec, sql)),
         key_range=KeyRange(
             start=None if start is None else key_bound(start), end=None if end is None else key_bound(end)
         ),

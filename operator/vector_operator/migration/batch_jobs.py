@@ -74,9 +74,16 @@ class JobSettings:
     service_account: str | None = None  # admitted against the installation's allow-list before
 
 
-def _container(assignment: dict[str, Any], secrets: list[SecretEnv], settings: JobSettings) -> dict[str, Any]:
+def worker_container(
+    assignment: dict[str, Any],
+    secrets: list[SecretEnv],
+    settings: JobSettings,
+    assignment_env: str = ASSIGNMENT_ENV,
+) -> dict[str, Any]:
+    """The worker container: the assignment as JSON in ``assignment_env``, credentials by Secret
+    reference, the restricted security context."""
     env: list[dict[str, Any]] = [
-        {"name": ASSIGNMENT_ENV, "value": json.dumps(assignment, separators=(",", ":"))},
+        {"name": assignment_env, "value": json.dumps(assignment, separators=(",", ":"))},
         {"name": "HF_HUB_OFFLINE", "value": "1"},
         {"name": "TRANSFORMERS_OFFLINE", "value": "1"},
     ]
@@ -109,11 +116,15 @@ def _container(assignment: dict[str, Any], secrets: list[SecretEnv], settings: J
     return container
 
 
-def _pod_spec(
-    container: dict[str, Any], settings: JobSettings, overrides: PodTemplateOverrides | None
+def worker_pod_spec(
+    container: dict[str, Any],
+    settings: JobSettings,
+    overrides: PodTemplateOverrides | None,
+    restart_policy: str = "Never",
 ) -> dict[str, Any]:
+    """The pod around ``container``: no API token, the image's non-root user, the plan's overrides."""
     pod_spec: dict[str, Any] = {
-        "restartPolicy": "Never",
+        "restartPolicy": restart_policy,
         "automountServiceAccountToken": False,
         "securityContext": {
             "runAsNonRoot": True,
@@ -174,7 +185,7 @@ def batch_job(
             "ttlSecondsAfterFinished": settings.ttl_after_finished_s,
             "template": {
                 "metadata": {"labels": labels},
-                "spec": _pod_spec(_container(assignment, secrets, settings), settings, overrides),
+                "spec": worker_pod_spec(worker_container(assignment, secrets, settings), settings, overrides),
             },
         },
     }

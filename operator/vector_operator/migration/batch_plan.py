@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from vector_operator.contract.assignment import KeyValue
+from vector_operator.contract.sync import Watermark
 
 MAX_BATCHES = 100_000
 """The most batches one plan may have: their boundaries must fit one ConfigMap (1 MiB)."""
@@ -41,6 +42,8 @@ class BatchPlan:
     """The first key of every batch after the first: len(starts) == batches - 1."""
     null_keys: int = 0
     """Rows without a key: skipped (nullKey), counted once here."""
+    watermark: Watermark | None = None
+    """The sync's change column at its maximum before the scan: the catch-up starts from it."""
 
     @property
     def batches(self) -> int:
@@ -56,12 +59,14 @@ class BatchPlan:
 
     def encode(self) -> str:
         """Compact text for a ConfigMap's binaryData (gzip, base64)."""
-        document = {
+        document: dict[str, Any] = {
             "recordsTotal": self.records_total,
             "recordsPerBatch": self.records_per_batch,
             "nullKeys": self.null_keys,
             "starts": [_encode_key(key) for key in self.starts],
         }
+        if self.watermark is not None:
+            document["watermark"] = self.watermark.model_dump(mode="json")
         raw = json.dumps(document, separators=(",", ":")).encode()
         return base64.b64encode(gzip.compress(raw, mtime=0)).decode()
 
@@ -73,6 +78,7 @@ class BatchPlan:
             records_per_batch=int(document["recordsPerBatch"]),
             starts=tuple(_decode_key(key) for key in document["starts"]),
             null_keys=int(document.get("nullKeys", 0)),
+            watermark=Watermark.model_validate(document["watermark"]) if "watermark" in document else None,
         )
 
 

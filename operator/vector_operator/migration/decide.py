@@ -3,7 +3,8 @@ effects and the Events. One function per phase; an abort, a rollback under way o
 first.
 
     Pending -> Planning -> Preparing -> Generating <-> Paused -> Validating -> CuttingOver -> Succeeded
-                                                   \\-> Failed (-> spec.retry -> Generating)   \\-> RolledBack
+                                        \\-> Failed (-> spec.retry -> Generating)          |  \\-> RolledBack
+                                                                         Syncing <-/ (Continuous)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from vector_operator.migration.planning import planning
 from vector_operator.migration.preparing import preparing
 from vector_operator.migration.schedule import TERMINAL, abort_requested
 from vector_operator.migration.step import Step
+from vector_operator.migration.syncing import syncing
 from vector_operator.migration.validating import validating
 from vector_operator.rollback.execution import ABORT_REQUESTED, MANUAL, continue_rollback, start_rollback
 from vector_operator.rollback.triggers import Firing
@@ -34,6 +36,7 @@ PHASES: dict[MigrationPhase, Callable[[Step], None]] = {
     MigrationPhase.PAUSED: generating,
     MigrationPhase.VALIDATING: validating,
     MigrationPhase.CUTTING_OVER: cutting_over,
+    MigrationPhase.SYNCING: syncing,
 }
 
 

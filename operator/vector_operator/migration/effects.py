@@ -89,6 +89,30 @@ class RecordHistory:
 
 
 @dataclass(frozen=True)
+class RunSyncWorker:
+    """Create the plan's sync worker Deployment (owned by the plan) if missing, and set its replicas
+    (0 while the sync is paused)."""
+
+    manifest: dict[str, Any]
+    replicas: int
+
+
+@dataclass(frozen=True)
+class StopSyncWorker:
+    """Delete the plan's sync worker Deployment (and its pod); nothing when it is gone."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class CreateChangeSlot:
+    """Create the plan's PostgreSQL logical replication slot (kept if it exists), before any row
+    is read, so that every change from then on is in it."""
+
+    slot: str
+
+
+@dataclass(frozen=True)
 class RecordExecution:
     """Append an execution to a RollbackPolicy's status, once (optimistic concurrency)."""
 
@@ -107,6 +131,9 @@ Effect = (
     | DropPhysical
     | RecordHistory
     | RecordExecution
+    | RunSyncWorker
+    | StopSyncWorker
+    | CreateChangeSlot
 )
 
 

@@ -17,7 +17,7 @@ from vector_operator.rollback.triggers import Firing
 
 
 def finished(step: Step) -> None:
-    spec, status, now = step.spec, step.status, step.obs.now
+    spec, status = step.spec, step.status
     if schedule.retry_requested(spec, status):
         _retry(step)
     elif schedule.manual_rollback_requested(spec, status):
@@ -28,11 +28,19 @@ def finished(step: Step) -> None:
             POST_CUTOVER,
         )
     elif status.phase is MigrationPhase.SUCCEEDED:
-        _record_probe(step)
-        if schedule.window_open(status, now) and guard(step, POST_CUTOVER):
-            return
-        if schedule.retirement_due(spec, status, now):
-            _retire(step)
+        after_cutover(step)
+
+
+def after_cutover(step: Step) -> bool:
+    """What a serving plan (Succeeded, Syncing) does: post-cutover probes and triggers while a
+    window is open, then retiring the collection served before. True when a rollback started."""
+    spec, status, now = step.spec, step.status, step.obs.now
+    _record_probe(step)
+    if schedule.window_open(status, now) and guard(step, POST_CUTOVER):
+        return True
+    if schedule.retirement_due(spec, status, now):
+        _retire(step)
+    return False
 
 
 def _record_probe(step: Step) -> None:

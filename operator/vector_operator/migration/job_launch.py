@@ -3,6 +3,7 @@ target spec, credentials by Secret reference, the admitted image, the installati
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from vector_operator.api.migrationplan import MigrationPlanStatus
@@ -18,6 +19,7 @@ from vector_operator.migration.batch_jobs import (
 )
 from vector_operator.migration.batch_plan import BatchPlan
 from vector_operator.migration.observation import PlanObservation
+from vector_operator.migration.sync_worker import sync_assignment, sync_deployment
 
 
 def _secrets(observation: PlanObservation, collection: VectorCollectionSpec) -> list[SecretEnv]:
@@ -75,4 +77,40 @@ def batch_manifest(
         secrets=_secrets(observation, collection),
         settings=_settings(observation, collection),
         overrides=observation.spec.batching.pod_template,
+    )
+
+
+def sync_manifest(
+    observation: PlanObservation,
+    status: MigrationPlanStatus,
+    collection: VectorCollectionSpec,
+    milvus_uri: str,
+    replicas: int,
+) -> dict[str, Any]:
+    """The plan's sync worker Deployment, on the collection the plan fills. Raises
+    UnsupportedSource or pydantic's ValidationError when the assignment cannot be built."""
+    plan, physical = observation.plan, status.new_physical_collection
+    assert physical is not None  # named when the plan prepared
+    batches = observation.batch_plan
+    assignment = sync_assignment(
+        namespace=plan.namespace,
+        plan=plan.name,
+        plan_uid=plan.uid,
+        plan_spec=observation.spec,
+        collection_spec=collection,
+        milvus_uri=milvus_uri,
+        physical=physical,
+        initial_watermark=batches.watermark if batches is not None else None,
+    )
+    settings = dataclasses.replace(
+        _settings(observation, collection), command=observation.installation.sync_command
+    )
+    return sync_deployment(
+        plan=plan.name,
+        plan_uid=plan.uid,
+        assignment=assignment,
+        secrets=_secrets(observation, collection),
+        settings=settings,
+        plan_spec=observation.spec,
+        replicas=replicas,
     )

@@ -21,6 +21,7 @@ from vector_operator.api.rollbackpolicy import RollbackPolicySpec
 from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.collection.ownership import Owner
 from vector_operator.contract.result import WorkerResult
+from vector_operator.contract.sync import SyncState
 from vector_operator.migration.batch_plan import BatchPlan
 
 
@@ -110,6 +111,18 @@ class BatchJob:
 
 
 @dataclass(frozen=True)
+class SyncView:
+    """The sync worker as the step finds it: its Deployment, and the state its passes left in the
+    physical collection (None before its first pass, or a state of another plan's worker)."""
+
+    state: SyncState | None
+    worker_exists: bool = False
+    worker_replicas: int = 0  # as its spec asks
+    worker_available: bool = False
+    worker_message: str | None = None  # why its pod does not run, when Kubernetes says
+
+
+@dataclass(frozen=True)
 class GuardingPolicy:
     name: str
     spec: RollbackPolicySpec
@@ -139,6 +152,14 @@ class Installation:
     default_milvus_uri: str | None = None
     worker_service_account: str | None = None  # Jobs run as this when a plan names none
 
+    @property
+    def sync_command(self) -> tuple[str, ...]:
+        """The sync worker's command: the worker command with its subcommand ``worker`` replaced
+        by ``sync`` (same image, same entry point)."""
+        if self.worker_command and self.worker_command[-1] == "worker":
+            return (*self.worker_command[:-1], "sync")
+        return (*self.worker_command, "sync")
+
 
 @dataclass(frozen=True)
 class PlanObservation:
@@ -156,6 +177,7 @@ class PlanObservation:
     jobs: tuple[BatchJob, ...] = ()
     policies: tuple[GuardingPolicy, ...] = ()
     siblings: tuple[SiblingPlan, ...] = ()
+    sync: SyncView | None = None
     schedulable_cpus: float | None = None
     """The allocatable CPUs of the Ready nodes a worker pod may run on; None when unknown."""
 

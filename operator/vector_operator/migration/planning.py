@@ -5,9 +5,10 @@ and for the target to be free."""
 from __future__ import annotations
 
 from vector_operator.api.migrationplan import Approval, JobSizing, MigrationPhase
-from vector_operator.migration import admission, job_sizing, target_lock
+from vector_operator.contract.sync import slot_name
+from vector_operator.migration import admission, job_sizing, sync_worker, target_lock
 from vector_operator.migration.batch_plan import BatchPlan
-from vector_operator.migration.effects import StoreBatchPlan
+from vector_operator.migration.effects import CreateChangeSlot, StoreBatchPlan
 from vector_operator.migration.progress import count_null_keys, progress_of, summary
 from vector_operator.migration.step import Step
 
@@ -39,6 +40,8 @@ def _take_batches(step: Step, plan: BatchPlan) -> bool:
         _record_sizing(step, plan)
     if step.obs.scanned:
         assert step.status.sizing is not None
+        if sync_worker.needs_slot(step.spec):  # before any batch reads a row: every change is in it
+            step.effect(CreateChangeSlot(slot_name(step.obs.plan.uid)))
         step.effect(StoreBatchPlan(plan))
         step.event(
             "Planned",

@@ -16,6 +16,13 @@ from vector_operator.api.migrationplan import (
 from vector_operator.rollback.triggers import parse_duration
 
 TERMINAL = frozenset({MigrationPhase.SUCCEEDED, MigrationPhase.FAILED, MigrationPhase.ROLLED_BACK})
+SERVING = frozenset({MigrationPhase.SUCCEEDED, MigrationPhase.SYNCING})
+"""Phases after a cutover: the plan's collection serves (Syncing: and follows its source)."""
+
+
+def cut_over_at(status: MigrationPlanStatus) -> datetime.datetime | None:
+    """When the plan's collection began to serve (a Syncing plan has not completed)."""
+    return status.completed_at or status.cut_over_at
 
 
 def rollback_running(status: MigrationPlanStatus) -> bool:
@@ -38,16 +45,12 @@ def retry_requested(spec: MigrationPlanSpec, status: MigrationPlanStatus) -> boo
 
 def manual_rollback_requested(spec: MigrationPlanSpec, status: MigrationPlanStatus) -> bool:
     record = status.rollback
-    return (
-        status.phase is MigrationPhase.SUCCEEDED
-        and spec.rollback
-        and (record is None or record.policy != "manual")
-    )
+    return status.phase in SERVING and spec.rollback and (record is None or record.policy != "manual")
 
 
 def window_open(status: MigrationPlanStatus, now: datetime.datetime) -> bool:
     ends = status.post_cutover.window_ends_at if status.post_cutover is not None else None
-    return status.phase is MigrationPhase.SUCCEEDED and ends is not None and now < ends
+    return status.phase in SERVING and ends is not None and now < ends
 
 
 def probe_due(status: MigrationPlanStatus, now: datetime.datetime, interval_s: float) -> bool:
@@ -58,7 +61,7 @@ def probe_due(status: MigrationPlanStatus, now: datetime.datetime, interval_s: f
 def retirement_pending(spec: MigrationPlanSpec, status: MigrationPlanStatus) -> bool:
     previous, new = status.previous_physical_collection, status.new_physical_collection
     return (
-        status.phase is MigrationPhase.SUCCEEDED
+        status.phase in SERVING
         and spec.mode is MigrationMode.BLUE_GREEN
         and previous is not None
         and previous != new
@@ -69,9 +72,10 @@ def retirement_pending(spec: MigrationPlanSpec, status: MigrationPlanStatus) -> 
 def retirement_due(spec: MigrationPlanSpec, status: MigrationPlanStatus, now: datetime.datetime) -> bool:
     """The collection served before may go: retention passed, every policy's window closed, and no
     rollback that could need it is running."""
-    if not retirement_pending(spec, status) or status.completed_at is None or rollback_running(status):
+    served_since = cut_over_at(status)
+    if not retirement_pending(spec, status) or served_since is None or rollback_running(status):
         return False
-    kept_until = status.completed_at + parse_duration(spec.previous_collection_retention)
+    kept_until = served_since + parse_duration(spec.previous_collection_retention)
     window = status.post_cutover.window_ends_at if status.post_cutover is not None else None
     return now >= kept_until and (window is None or now >= window)
 

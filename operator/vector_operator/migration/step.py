@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from vector_operator.api.conditions import Condition
 from vector_operator.api.migrationplan import MigrationPhase, MigrationPlanSpec, MigrationPlanStatus
-from vector_operator.migration.effects import Decision, Effect, Event
+from vector_operator.migration.effects import Decision, Effect, Event, StopSyncWorker
 from vector_operator.migration.observation import PlanObservation, Problem
 from vector_operator.status_conditions import ConditionUpdate, merge_conditions
 
@@ -50,8 +50,12 @@ class Step:
         self.again = True
 
     def finish(self, phase: MigrationPhase) -> None:
+        """The plan ends in ``phase``; its sync worker, if it runs one, stops."""
         self.status.phase = phase
         self.status.completed_at = self.obs.now.replace(microsecond=0)
+        if self.status.sync is not None and self.status.sync.worker:
+            self.effect(StopSyncWorker(self.status.sync.worker))
+            self.status.sync.worker = None
 
     def fail(self, reason: str, message: str) -> None:
         """The plan ends Failed; the alias keeps serving what it served."""

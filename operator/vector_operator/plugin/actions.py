@@ -109,9 +109,10 @@ def _retry(name: str, spec: MigrationPlanSpec, status: MigrationPlanStatus) -> C
 def _rollback(name: str, spec: MigrationPlanSpec, status: MigrationPlanStatus) -> Change:
     if spec.rollback and status.phase is MigrationPhase.ROLLED_BACK:
         return Change(f"{name} is already rolled back")
-    if status.phase is not MigrationPhase.SUCCEEDED:
+    if status.phase not in (MigrationPhase.SUCCEEDED, MigrationPhase.SYNCING):
         raise PluginError(
-            f"rollback undoes a Succeeded plan's cutover; {name} is {(status.phase or 'Pending')}"
+            f"rollback undoes a Succeeded (or Syncing) plan's cutover; {name} is"
+            f" {(status.phase or 'Pending')}"
             " (kubectl vector abort stops a running one)"
         )
     record = status.rollback

@@ -67,17 +67,19 @@ def plan_row(item: dict[str, Any]) -> Row:
     eta = duration_text((total - done) / rate) if rate and running and total > done else NONE
     coherence = quality.coherence.mean if quality and quality.coherence else None
     batches = f" {progress.summary}" if progress and progress.summary else ""
+    sync, phase = status.sync, status.phase.value if status.phase else "Pending"
+    lag = sync.lag_seconds if sync is not None and sync.worker else None
     return Row(
         namespace=item["metadata"]["namespace"],
         kind="MigrationPlan",
         name=item["metadata"]["name"],
-        phase=status.phase.value if status.phase else "Pending",
+        phase=phase,
         progress=(bar(done / total) if total else bar(0.0)) + batches,
         rate=f"{rate:.1f}/s" if rate else NONE,
         eta=eta,
         coherence=f"{coherence:.3f}" if coherence is not None else NONE,
-        lag=NONE,  # plans follow no source continuously yet
-        reason=_reason(status.conditions, "Progressing"),
+        lag=duration_text(lag) if lag is not None else NONE,  # the catch-up's, then Syncing's
+        reason=_reason(status.conditions, "InSync" if phase == "Syncing" else "Progressing"),
     )
 
 

@@ -106,7 +106,7 @@ def _revert(step: Step, record: PlanRollback) -> Outcome:
     assert milvus is not None
     assert spec is not None
     alias, serving = spec.collection_name, milvus.alias_target
-    after_cutover = record.phase == "PostCutover" or record.policy == MANUAL
+    after_cutover = record.phase in ("PostCutover", "Syncing") or record.policy == MANUAL
     if serving == previous and not after_cutover:
         return StepResult.SKIPPED, f"alias {alias} never left {previous}: nothing to revert", []
     if serving not in (previous, new):

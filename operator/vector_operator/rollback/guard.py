@@ -18,6 +18,7 @@ from vector_operator.rollback.execution import start_rollback
 from vector_operator.rollback.triggers import Observation, evaluate, parse_duration
 
 POST_CUTOVER = "PostCutover"
+SYNCING = "Syncing"
 
 
 def window_end(policy: GuardingPolicy, completed_at: datetime.datetime) -> datetime.datetime:
@@ -41,6 +42,16 @@ def figures(phase: str, status: MigrationPlanStatus) -> dict[str, float]:
     quality, values = status.quality, {}
     if quality is not None and quality.coherence is not None and quality.coherence.mean is not None:
         values["coherence"] = quality.coherence.mean
+    if phase == SYNCING:
+        sync = status.sync
+        if sync is not None and sync.lag_seconds is not None:
+            values["syncLagSeconds"] = sync.lag_seconds
+        if sync is not None and sync.coherence is not None:
+            values["coherence"] = sync.coherence  # of the rows the sync re-embedded last
+        written = (sync.changes_applied or 0) + (sync.skipped or 0) if sync is not None else 0
+        if sync is not None and written:
+            values["failureRate"] = (sync.skipped or 0) / written
+        return values
     if phase == POST_CUTOVER:
         measured = status.post_cutover
         if measured is not None and measured.recall_at_k is not None:
@@ -74,9 +85,8 @@ def guard(step: Step, phase: str) -> bool:
     )
     since = dict(status.trigger_since or {})
     for policy in sorted(step.obs.policies, key=lambda p: p.name):
-        if phase == POST_CUTOVER and (
-            status.completed_at is None or now >= window_end(policy, status.completed_at)
-        ):
+        served_since = status.completed_at or status.cut_over_at  # a Syncing plan has not completed
+        if phase == POST_CUTOVER and (served_since is None or now >= window_end(policy, served_since)):
             continue
         firing, since = evaluate(policy.name, policy.spec, observation, since)
         if firing is not None:

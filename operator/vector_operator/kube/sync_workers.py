@@ -1,0 +1,84 @@
+"""The plan's sync worker Deployment: observed (does it exist, with how many replicas, is its pod
+available, and if not what its pod is waiting on), created once and scaled, deleted. Its pod is
+deleted with it (foreground propagation), so a stopped sync has no process left."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+from kubernetes import client
+from kubernetes.client import V1DeleteOptions, V1Deployment
+from kubernetes.client.exceptions import ApiException
+
+from vector_operator.migration.batch_jobs import PLAN_LABEL
+from vector_operator.migration.observation import SyncView
+from vector_operator.migration.sync_worker import COMPONENT, COMPONENT_LABEL
+
+Json = dict[str, Any]
+
+
+def _raw(response: object) -> Json:
+    body: Json = json.loads(cast(Any, response).data)
+    return body
+
+
+def _pod_message(core: client.CoreV1Api, namespace: str, labels: Json) -> str | None:
+    """What the worker's pod waits on (CrashLoopBackOff: its last exit; an image it cannot pull)."""
+    selector = ",".join(f"{key}={value}" for key, value in labels.items())
+    pods = _raw(core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False))
+    for pod in pods.get("items") or []:
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            last = (container.get("lastState") or {}).get("terminated") or {}
+            if waiting.get("reason"):
+                exit_code = f" (last exit code {last['exitCode']})" if "exitCode" in last else ""
+                return f"{waiting['reason']}{exit_code}: {waiting.get('message') or ''}".strip(": ")[:512]
+        if (pod.get("status") or {}).get("phase") == "Pending":
+            return "its pod is Pending (not scheduled or not started yet)"
+    return None
+
+
+def observe(apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str, name: str) -> SyncView:
+    try:
+        deployment = _raw(apps.read_namespaced_deployment(name, namespace, _preload_content=False))
+    except ApiException as error:
+        if error.status == 404:
+            return SyncView(state=None)
+        raise
+    replicas = int((deployment.get("spec") or {}).get("replicas") or 0)
+    available = int((deployment.get("status") or {}).get("availableReplicas") or 0) >= max(replicas, 1)
+    message = None
+    if replicas and not available:
+        labels = {PLAN_LABEL: deployment["metadata"]["labels"][PLAN_LABEL], COMPONENT_LABEL: COMPONENT}
+        message = _pod_message(core, namespace, labels)
+    return SyncView(
+        state=None,
+        worker_exists=True,
+        worker_replicas=replicas,
+        worker_available=available,
+        worker_message=message,
+    )
+
+
+def run(apps: client.AppsV1Api, namespace: str, manifest: Json, replicas: int) -> None:
+    """Creates the Deployment if missing (an existing one of that name is ours by name and owner),
+    and sets its replicas."""
+    try:
+        apps.create_namespaced_deployment(namespace, V1Deployment.model_validate(manifest))
+        return
+    except ApiException as error:
+        if error.status != 409:
+            raise
+    name = manifest["metadata"]["name"]
+    apps.patch_namespaced_deployment_scale(name, namespace, {"spec": {"replicas": replicas}})
+
+
+def stop(apps: client.AppsV1Api, namespace: str, name: str) -> None:
+    try:
+        apps.delete_namespaced_deployment(
+            name, namespace, body=V1DeleteOptions(propagation_policy="Foreground")
+        )
+    except ApiException as error:
+        if error.status != 404:
+            raise
