@@ -16,7 +16,7 @@ export PYTHONPATH := $(CURDIR)/devenv
 PYTEST_ARGS ?=
 
 .PHONY: help install system-packages binaries cluster-up cluster-down cluster-status demo demo-down test test-unit lint clean \
-	manifests manifests-check bench test-compat bench-operator bench-tune bench-migration
+	manifests manifests-check bench test-compat bench-operator bench-tune bench-migration bench-sync
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS=":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -89,6 +89,9 @@ bench-operator: install binaries ## VectorCollection apply -> Ready latency (50 
 
 bench-migration: install binaries ## migration (10,000 rows, SQLite -> Milvus Lite, real Jobs) vs bare encode: migration/encode and where the time went
 	$(PY) bench/migration_throughput.py $(BENCH_ARGS)
+
+bench-sync: install binaries ## continuous sync: 20 changes/s for 5 min into a 20,000-row table; lag commit -> searchable p50/p95, sync/encode
+	$(PY) bench/sync_lag.py $(BENCH_ARGS)
 
 .PHONY: image image-base
 image: system-packages ## the container image (buildah, no Docker, nothing pulled): ghcr.io/vectors-aios/vector-operator:<version>

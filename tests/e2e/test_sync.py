@@ -354,7 +354,7 @@ def test_a_continuous_plan_follows_its_table_through_kills_and_hands_over_to_the
             ),
         )
     finally:
-        operator.stop()
+        operator.shut_down(cluster, namespace)
 
 
 def test_logical_decoding_on_postgresql_applies_exact_deletes_and_the_slot_goes_with_the_plan(
@@ -419,5 +419,5 @@ def test_logical_decoding_on_postgresql_applies_exact_deletes_and_the_slot_goes_
             lambda: "NotFound" in kubectl("get", "deployment", f"{PLAN}-sync", check=False).stderr or None,
         )
     finally:
-        operator.stop()
+        operator.shut_down(cluster, namespace)
         engine.dispose()
