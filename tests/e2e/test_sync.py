@@ -29,6 +29,7 @@ from tests.e2e.migration_support import (
     QueryLoop,
     apply,
     condition,
+    event_reasons,
     eventually,
     phase_is,
     plan_status,
@@ -246,6 +247,14 @@ def _sync_worker_pids(namespace: str, plan: str) -> list[int]:
     return found
 
 
+def _worker_interval(kubectl: Kubectl) -> float | None:
+    """The interval in the assignment of the sync worker's Deployment."""
+    deployment = json.loads(kubectl("get", "deployment", f"{PLAN}-sync", "-o", "json").stdout)
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    assignment = next(e["value"] for e in env if e["name"] == "VO_SYNC_ASSIGNMENT")
+    return float(json.loads(assignment)["sync"]["intervalS"])
+
+
 def test_a_continuous_plan_follows_its_table_through_kills_and_hands_over_to_the_next_plan(
     cluster: RunningCluster,
     crds: None,
@@ -301,8 +310,17 @@ def test_a_continuous_plan_follows_its_table_through_kills_and_hands_over_to_the
             stored = _stored(milvus, alias)
             assert all(np.array_equal(kept[k], np.asarray(stored[k]["vector"])) for k in scalar_only)
 
+            # Edited sync settings roll the worker once; it resumes from its watermark.
+            kubectl(
+                "patch", "migrationplan", PLAN, "--type=merge", "-p", '{"spec":{"sync":{"interval":"3s"}}}'
+            )
+            eventually(
+                "the worker runs with the new interval", lambda: _worker_interval(kubectl) == 3.0 or None
+            )
+            assert "SyncWorkerUpdated" in event_reasons(kubectl, PLAN)
+
             # Round 3: the sync worker and the operator killed, writes made while both are down.
-            pids = _sync_worker_pids(namespace, PLAN)
+            pids = eventually("the new worker's process", lambda: _sync_worker_pids(namespace, PLAN) or None)
             assert pids, "the sync worker's process was not found"
             for pid in pids:
                 os.kill(pid, signal.SIGKILL)

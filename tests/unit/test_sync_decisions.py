@@ -35,7 +35,7 @@ from vector_operator.migration.effects import (
 )
 from vector_operator.migration.observation import SyncView
 from vector_operator.migration.schedule import needs_timer
-from vector_operator.migration.sync_worker import deployment_name, needs_sync
+from vector_operator.migration.sync_worker import TEMPLATE_HASH_ANNOTATION, deployment_name, needs_sync
 
 V1, V2 = f"{ALIAS}__v1", f"{ALIAS}__v2"
 WORKER = deployment_name("backfill")
@@ -52,8 +52,28 @@ def state(lag_s: float | None = 5.0, plan_uid: str = "plan-uid", **fields: Any) 
     return SyncState(plan_uid=plan_uid, synced_through=synced, **fields)
 
 
-def view(found: SyncState | None, replicas: int = 1, available: bool = True, **fields: Any) -> SyncView:
-    return SyncView(found, worker_exists=True, worker_replicas=replicas, worker_available=available, **fields)
+def template_of(spec: MigrationPlanSpec) -> str:
+    """The pod template hash of the worker the operator runs for ``spec`` (what it last gave it)."""
+    first = step(cutting(), spec, milvus=milvus_view(V1))
+    return str(worker_manifest(first)["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION])
+
+
+def view(
+    found: SyncState | None,
+    replicas: int = 1,
+    available: bool = True,
+    spec: MigrationPlanSpec | None = None,
+    **fields: Any,
+) -> SyncView:
+    """The worker as the operator left it for ``spec`` (the catch-up's sync_spec by default)."""
+    return SyncView(
+        found,
+        worker_exists=True,
+        worker_replicas=replicas,
+        worker_template_hash=template_of(spec or sync_spec()),
+        worker_available=available,
+        **fields,
+    )
 
 
 def cutting(**fields: Any) -> Any:
@@ -144,25 +164,27 @@ def test_catch_up_false_swings_at_once_and_files_sources_have_no_sync() -> None:
 
 def test_a_continuous_plan_stays_syncing_after_the_cutover_and_reports_in_sync() -> None:
     spec = sync_spec(mode="Continuous")
-    swung = step(cutting(), spec, milvus=milvus_view(V1), sync=view(state(lag_s=3)))
+    swung = step(cutting(), spec, milvus=milvus_view(V1), sync=view(state(lag_s=3), spec=spec))
     assert swung.effects == [SwingAlias(ALIAS, to=V2, expected=V1), UpdateTarget(V2, V1)]  # worker kept
     assert swung.status.phase is MigrationPhase.SYNCING
     assert condition(swung, "Complete").reason == "Syncing"
     assert swung.status.completed_at is None
     assert needs_timer(spec, swung.status, NOW)
 
-    steady = step(swung.status, spec, milvus=milvus_view(V2), sync=view(state(lag_s=8, changes_applied=3)))
+    steady = step(
+        swung.status, spec, milvus=milvus_view(V2), sync=view(state(lag_s=8, changes_applied=3), spec=spec)
+    )
     assert condition(steady, "InSync").status == "True"
     assert steady.status.sync is not None
     assert steady.status.sync.changes_applied == 3
     assert steady.effects == []
 
-    behind = step(steady.status, spec, milvus=milvus_view(V2), sync=view(state(lag_s=40)))
+    behind = step(steady.status, spec, milvus=milvus_view(V2), sync=view(state(lag_s=40), spec=spec))
     assert condition(behind, "InSync").status == "False"
     assert "OutOfSync" in reasons(behind)
-    still = step(behind.status, spec, milvus=milvus_view(V2), sync=view(state(lag_s=50)))
+    still = step(behind.status, spec, milvus=milvus_view(V2), sync=view(state(lag_s=50), spec=spec))
     assert "OutOfSync" not in reasons(still)  # an Event when it turns, not on every step
-    back = step(still.status, spec, milvus=milvus_view(V2), sync=view(state(lag_s=2)))
+    back = step(still.status, spec, milvus=milvus_view(V2), sync=view(state(lag_s=2), spec=spec))
     assert "InSync" in reasons(back)
 
 
@@ -178,14 +200,27 @@ def test_a_later_plan_that_cut_over_takes_the_sync_over_and_this_one_stops_its_w
 
 
 def test_a_paused_sync_scales_its_worker_to_zero_and_resuming_scales_it_back() -> None:
+    spec = sync_spec(mode="Continuous")
     paused = step(syncing_status(), sync_spec(mode="Continuous", paused=True), milvus=milvus_view(V2),
-                  sync=view(state()))  # fmt: skip
+                  sync=view(state(), spec=spec))  # fmt: skip
     assert worker_manifest(paused)["spec"]["replicas"] == 0
     assert [e.replicas for e in paused.effects if isinstance(e, RunSyncWorker)] == [0]
     assert condition(paused, "InSync").reason == "Paused"
-    resumed = step(paused.status, sync_spec(mode="Continuous"), milvus=milvus_view(V2),
-                   sync=view(state(), replicas=0))  # fmt: skip
+    resumed = step(paused.status, spec, milvus=milvus_view(V2), sync=view(state(), replicas=0, spec=spec))
     assert [e.replicas for e in resumed.effects if isinstance(e, RunSyncWorker)] == [1]
+    assert "SyncWorkerUpdated" not in reasons(resumed)  # the same pod template: only scaled
+
+
+def test_changed_sync_settings_roll_the_worker_once() -> None:
+    before, after = sync_spec(mode="Continuous"), sync_spec(mode="Continuous", interval="30s")
+    edited = step(syncing_status(), after, milvus=milvus_view(V2), sync=view(state(), spec=before))
+    manifest = worker_manifest(edited)
+    assignment = next(e for e in manifest["spec"]["template"]["spec"]["containers"][0]["env"]
+                      if e["name"] == "VO_SYNC_ASSIGNMENT")  # fmt: skip
+    assert json.loads(assignment["value"])["sync"]["intervalS"] == 30.0
+    assert "SyncWorkerUpdated" in reasons(edited)
+    rolled = step(edited.status, after, milvus=milvus_view(V2), sync=view(state(), spec=after))
+    assert not any(isinstance(e, RunSyncWorker) for e in rolled.effects)
 
 
 def test_a_policy_on_sync_lag_reverts_the_alias_and_the_plan_stops_syncing() -> None:
@@ -193,9 +228,15 @@ def test_a_policy_on_sync_lag_reverts_the_alias_and_the_plan_stops_syncing() -> 
     guard = policy(
         "lag", [{"metric": "syncLagSeconds", "above": 120, "phases": ["Syncing"]}], ["RevertAlias"]
     )
-    calm = step(syncing_status(), spec, milvus=milvus_view(V2), sync=view(state(lag_s=60)), policies=(guard,))
+    calm = step(
+        syncing_status(),
+        spec,
+        milvus=milvus_view(V2),
+        sync=view(state(lag_s=60), spec=spec),
+        policies=(guard,),
+    )
     assert calm.status.rollback is None
-    fired = step(syncing_status(), spec, milvus=milvus_view(V2), sync=view(state(lag_s=300)),
+    fired = step(syncing_status(), spec, milvus=milvus_view(V2), sync=view(state(lag_s=300), spec=spec),
                  policies=(guard,))  # fmt: skip
     record = fired.status.rollback
     assert record is not None

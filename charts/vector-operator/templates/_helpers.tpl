@@ -160,13 +160,11 @@ ClusterRole of cluster mode). Each rule names the code that needs it.
   resources: ["jobs"]
   verbs: ["list", "watch", "create", "delete"]
 # The sync worker of a plan with a catch-up or a continuous sync: kube/sync_workers.py reads its
-# Deployment (get), creates it, scales it (deployments/scale: patch, 0 while paused) and deletes it.
+# Deployment (get), creates it, patches its replicas (0 while paused) and its pod template (when the
+# sync settings or the worker image changed), and deletes it.
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "create", "delete"]
-- apiGroups: ["apps"]
-  resources: ["deployments/scale"]
-  verbs: ["patch"]
+  verbs: ["get", "create", "patch", "delete"]
 # kube/jobs.py lists a plan's pods for the worker's result (termination message) and the
 # scheduler's word on a pod that cannot be placed; kube/sync_workers.py what the sync worker's pod
 # waits on.

@@ -13,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from vector_operator.migration.batch_jobs import PLAN_LABEL
 from vector_operator.migration.observation import SyncView
-from vector_operator.migration.sync_worker import COMPONENT, COMPONENT_LABEL
+from vector_operator.migration.sync_worker import COMPONENT, COMPONENT_LABEL, TEMPLATE_HASH_ANNOTATION
 
 Json = dict[str, Any]
 
@@ -47,6 +47,7 @@ def observe(apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str, name
             return SyncView(state=None)
         raise
     replicas = int((deployment.get("spec") or {}).get("replicas") or 0)
+    annotations = deployment["metadata"].get("annotations") or {}
     available = int((deployment.get("status") or {}).get("availableReplicas") or 0) >= max(replicas, 1)
     message = None
     if replicas and not available:
@@ -56,14 +57,16 @@ def observe(apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str, name
         state=None,
         worker_exists=True,
         worker_replicas=replicas,
+        worker_template_hash=annotations.get(TEMPLATE_HASH_ANNOTATION),
         worker_available=available,
         worker_message=message,
     )
 
 
 def run(apps: client.AppsV1Api, namespace: str, manifest: Json, replicas: int) -> None:
-    """Creates the Deployment if missing (an existing one of that name is ours by name and owner),
-    and sets its replicas."""
+    """Creates the Deployment if missing (an existing one of that name is ours by name and owner);
+    else gives it the manifest's pod template (a changed one rolls the worker: Recreate) and sets
+    its replicas."""
     try:
         apps.create_namespaced_deployment(namespace, V1Deployment.model_validate(manifest))
         return
@@ -71,7 +74,11 @@ def run(apps: client.AppsV1Api, namespace: str, manifest: Json, replicas: int) -
         if error.status != 409:
             raise
     name = manifest["metadata"]["name"]
-    apps.patch_namespaced_deployment_scale(name, namespace, {"spec": {"replicas": replicas}})
+    patch = {
+        "metadata": {"annotations": manifest["metadata"]["annotations"]},
+        "spec": {"replicas": replicas, "template": manifest["spec"]["template"]},
+    }
+    apps.patch_namespaced_deployment(name, namespace, patch)
 
 
 def stop(apps: client.AppsV1Api, namespace: str, name: str) -> None:

@@ -118,6 +118,7 @@ class SyncView:
     state: SyncState | None
     worker_exists: bool = False
     worker_replicas: int = 0  # as its spec asks
+    worker_template_hash: str | None = None  # the pod template the operator last gave it
     worker_available: bool = False
     worker_message: str | None = None  # why its pod does not run, when Kubernetes says
 

@@ -14,7 +14,7 @@ from vector_operator.migration.effects import RunSyncWorker
 from vector_operator.migration.job_launch import sync_manifest
 from vector_operator.migration.observation import Problem
 from vector_operator.migration.step import Step
-from vector_operator.migration.sync_worker import deployment_name, max_lag_s
+from vector_operator.migration.sync_worker import TEMPLATE_HASH_ANNOTATION, deployment_name, max_lag_s
 
 WORKER_DOWN = "SyncWorkerUnavailable"
 
@@ -51,7 +51,17 @@ def run_worker(step: Step, replicas: int = 1) -> bool:
         step.event(
             "SyncWorkerStarted", f"Deployment {deployment_name(step.obs.plan.name)} applies the changes"
         )
-    if view is None or not view.worker_exists or view.worker_replicas != replicas:
+    wanted = manifest["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION]
+    if view is not None and view.worker_exists and view.worker_template_hash != wanted:
+        step.event(
+            "SyncWorkerUpdated",
+            "the sync settings or the worker image changed: the worker restarts with them",
+        )
+    if (
+        view is None
+        or not view.worker_exists
+        or (view.worker_replicas, view.worker_template_hash) != (replicas, wanted)
+    ):
         step.effect(RunSyncWorker(manifest, replicas))
     sync = status.sync or SyncStatus()
     sync.worker = deployment_name(step.obs.plan.name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 from typing import Any
 
 from vector_operator.api.migration_sync import ChangeCapture, SyncMode, SyncSpec
@@ -37,6 +38,9 @@ from vector_operator.migration.batch_jobs import (
 )
 from vector_operator.rollback.triggers import parse_duration
 
+TEMPLATE_HASH_ANNOTATION = "vectors.aios.dev/template-hash"
+"""The hash of the pod template the operator last gave the Deployment: a plan whose sync settings
+changed (or an operator with another worker image) rolls the worker once, by it."""
 COMPONENT_LABEL = "app.kubernetes.io/component"
 COMPONENT = "sync-worker"
 SUFFIX = "-sync"
@@ -143,18 +147,24 @@ def sync_deployment(
     container["resources"] = copy.deepcopy(DEFAULT_RESOURCES)  # the plan's podTemplate.resources win
     pod_spec = worker_pod_spec(container, settings, plan_spec.batching.pod_template, restart_policy="Always")
     pod_spec["terminationGracePeriodSeconds"] = 30
+    template = {"metadata": {"labels": labels}, "spec": pod_spec}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
             "name": deployment_name(plan),
             "labels": labels,
+            "annotations": {TEMPLATE_HASH_ANNOTATION: template_hash(template)},
             "ownerReferences": [{**owner, "controller": True, "blockOwnerDeletion": True}],
         },
         "spec": {
             "replicas": replicas,
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": {PLAN_LABEL: labels[PLAN_LABEL], COMPONENT_LABEL: COMPONENT}},
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            "template": template,
         },
     }
+
+
+def template_hash(template: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
