@@ -68,6 +68,11 @@ class ValidationFigures:
     sampled: int
 
 
+def _nullable(described: dict[str, Any], field: str) -> bool:
+    """Whether the described collection has ``field`` as a nullable field."""
+    return any(f["name"] == field and f.get("nullable") for f in described.get("fields", []))
+
+
 def _tied_with_self(hits: list[dict[str, Any]], row: dict[str, Any]) -> bool:
     """Whether the record is among the hits at the best score (identical vectors tie)."""
     best = hits[0]["distance"]
@@ -271,28 +276,41 @@ class MilvusCollections:
 
     def _create(self, name: str, layout: CollectionLayout, owner: Owner) -> None:
         with self._client(f"create {name}") as client:
-            schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-            if layout.primary_key_max_length is None:
-                schema.add_field(PRIMARY_KEY_FIELD, DataType.INT64, is_primary=True)
-            else:
-                schema.add_field(
-                    PRIMARY_KEY_FIELD,
-                    DataType.VARCHAR,
-                    is_primary=True,
-                    max_length=layout.primary_key_max_length,
-                )
-            schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=layout.space.dimension)
-            schema.add_field(CONTENT_HASH_FIELD, DataType.INT64, nullable=True)  # see contract.content_hash
-            for field in layout.fields:
-                extra: dict[str, Any] = {"max_length": field.max_length} if field.max_length else {}
-                schema.add_field(field.name, _SCALAR_TYPES[field.type], nullable=True, **extra)
-            client.create_collection(
-                name,
-                schema=schema,
-                properties={SPACE_PROPERTY: layout.space.to_property(), OWNER_PROPERTY: owner.to_property()},
-                timeout=CALL_TIMEOUT_S,
-            )
+            self._create_schema(client, name, layout, owner, content_hash=True)
+            if not _nullable(client.describe_collection(name, timeout=CALL_TIMEOUT_S), CONTENT_HASH_FIELD):
+                # A server without nullable fields (Milvus before 2.5) would refuse every write that
+                # does not set content_hash, an application's own too: none, then. A sync then embeds
+                # every changed row again, as it cannot tell an unchanged text.
+                client.drop_collection(name, timeout=CALL_TIMEOUT_S)
+                self._create_schema(client, name, layout, owner, content_hash=False)
         self._build_index(name, layout, replace=None)
+
+    @staticmethod
+    def _create_schema(
+        client: MilvusClient, name: str, layout: CollectionLayout, owner: Owner, *, content_hash: bool
+    ) -> None:
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        if layout.primary_key_max_length is None:
+            schema.add_field(PRIMARY_KEY_FIELD, DataType.INT64, is_primary=True)
+        else:
+            schema.add_field(
+                PRIMARY_KEY_FIELD,
+                DataType.VARCHAR,
+                is_primary=True,
+                max_length=layout.primary_key_max_length,
+            )
+        schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=layout.space.dimension)
+        if content_hash:
+            schema.add_field(CONTENT_HASH_FIELD, DataType.INT64, nullable=True)  # see contract.content_hash
+        for field in layout.fields:
+            extra: dict[str, Any] = {"max_length": field.max_length} if field.max_length else {}
+            schema.add_field(field.name, _SCALAR_TYPES[field.type], nullable=True, **extra)
+        client.create_collection(
+            name,
+            schema=schema,
+            properties={SPACE_PROPERTY: layout.space.to_property(), OWNER_PROPERTY: owner.to_property()},
+            timeout=CALL_TIMEOUT_S,
+        )
 
     def _build_index(self, name: str, layout: CollectionLayout, replace: str | None) -> None:
         with self._client(f"build the index of {name}") as client:
