@@ -22,7 +22,8 @@ UNSCHEDULABLE_AFTER_S = 30.0
 Json = dict[str, Any]
 
 
-def _raw(response: object) -> Json:
+def raw_body(response: object) -> Json:
+    """The JSON body of a response read with ``_preload_content=False`` (no model conversion)."""
     body: Json = json.loads(cast(Any, response).data)
     return body
 
@@ -77,8 +78,8 @@ def observe_jobs(
     now: datetime.datetime,
 ) -> tuple[BatchJob, ...]:
     selector = f"{PLAN_LABEL}={plan_label_value(plan)}"
-    jobs = _raw(batch.list_namespaced_job(namespace, label_selector=selector, _preload_content=False))
-    pods = _raw(core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False))
+    jobs = raw_body(batch.list_namespaced_job(namespace, label_selector=selector, _preload_content=False))
+    pods = raw_body(core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False))
     by_job: dict[str, list[Json]] = {}
     for pod in pods["items"]:
         if owner := (pod["metadata"].get("labels") or {}).get("job-name"):

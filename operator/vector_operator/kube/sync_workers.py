@@ -4,13 +4,13 @@ deleted with it (foreground propagation), so a stopped sync has no process left.
 
 from __future__ import annotations
 
-import json
-from typing import Any, cast
+from typing import Any
 
 from kubernetes import client
 from kubernetes.client import V1DeleteOptions, V1Deployment
 from kubernetes.client.exceptions import ApiException
 
+from vector_operator.kube.jobs import raw_body
 from vector_operator.migration.batch_jobs import PLAN_LABEL
 from vector_operator.migration.observation import SyncView
 from vector_operator.migration.sync_worker import COMPONENT, COMPONENT_LABEL, TEMPLATE_HASH_ANNOTATION
@@ -18,15 +18,10 @@ from vector_operator.migration.sync_worker import COMPONENT, COMPONENT_LABEL, TE
 Json = dict[str, Any]
 
 
-def _raw(response: object) -> Json:
-    body: Json = json.loads(cast(Any, response).data)
-    return body
-
-
 def _pod_message(core: client.CoreV1Api, namespace: str, labels: Json) -> str | None:
     """What the worker's pod waits on (CrashLoopBackOff: its last exit; an image it cannot pull)."""
     selector = ",".join(f"{key}={value}" for key, value in labels.items())
-    pods = _raw(core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False))
+    pods = raw_body(core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False))
     for pod in pods.get("items") or []:
         for container in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (container.get("state") or {}).get("waiting") or {}
@@ -41,7 +36,7 @@ def _pod_message(core: client.CoreV1Api, namespace: str, labels: Json) -> str | 
 
 def observe(apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str, name: str) -> SyncView:
     try:
-        deployment = _raw(apps.read_namespaced_deployment(name, namespace, _preload_content=False))
+        deployment = raw_body(apps.read_namespaced_deployment(name, namespace, _preload_content=False))
     except ApiException as error:
         if error.status == 404:
             return SyncView(state=None)
