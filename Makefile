@@ -15,11 +15,12 @@ export PYTHONPATH := $(CURDIR)/devenv
 # Pytest options for `make test`, e.g. make test PYTEST_ARGS='-k node_agent -x'
 PYTEST_ARGS ?=
 
-.PHONY: help install system-packages binaries cluster-up cluster-down cluster-status demo demo-down test test-unit lint clean \
-	manifests manifests-check bench test-compat bench-operator bench-tune bench-migration bench-sync
+.PHONY: help install system-packages binaries s3-server cluster-up cluster-down cluster-status demo demo-down test test-unit lint clean \
+	manifests manifests-check bench test-compat bench-operator bench-tune bench-migration bench-sync \
+	bench-backup
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS=":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS=":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	@echo ">>> creating $(VENV) and installing vector-operator with its dev tools (first time: torch and" \
@@ -34,8 +35,11 @@ install: $(VENV)/.installed ## a .venv with the package, its dependencies and th
 system-packages: ## Debian's postgresql and prometheus (promtool), which the tests run; installs what is missing
 	devenv/system-packages.sh
 
-binaries: ## build (once, then cached in ~/.cache/vector-operator) kubectl, helm and the control plane
+binaries: s3-server ## build (once, then cached in ~/.cache/vector-operator) kubectl, helm, the control plane and SeaweedFS
 	devenv/build.sh
+
+s3-server: ## build (once, then cached in ~/.cache/vector-operator) SeaweedFS, the tests' S3 server
+	devenv/build-seaweedfs.sh
 
 cluster-up: install ## start the local control plane + node agent; writes .devenv/kubeconfig
 	$(PY) -m localcluster up
@@ -92,6 +96,9 @@ bench-migration: install binaries ## migration (10,000 rows, SQLite -> Milvus Li
 
 bench-sync: install binaries ## continuous sync: 20 changes/s for 5 min into a 20,000-row table; lag commit -> searchable p50/p95, sync/encode
 	$(PY) bench/sync_lag.py $(BENCH_ARGS)
+
+bench-backup: install binaries ## backup export, verify and import (20,000 vectors, to a directory and to S3) vs embedding the same rows
+	$(PY) bench/backup_rates.py $(BENCH_ARGS)
 
 .PHONY: image image-base
 image: system-packages ## the container image (buildah, no Docker, nothing pulled): ghcr.io/vectors-aios/vector-operator:<version>

@@ -8,6 +8,8 @@ Fixtures (all real processes, no mocks):
 - ``namespace`` (function): a fresh namespace for one test, deleted afterwards.
 - ``kubectl`` (function): runs the built kubectl against the cluster, in the test's namespace.
 - ``milvus_server`` (session): a Milvus Lite server on 127.0.0.1 with its data in a temp dir.
+- ``s3_server`` (session): a real S3-compatible server (SeaweedFS, built from its Go module by
+  devenv/build-seaweedfs.sh) on 127.0.0.1 with its data in a temp dir and one generated identity.
 - ``postgres`` (session): a real PostgreSQL from Debian's packages (``apt-get install postgresql``;
   .ci/run installs it), initialised in a temp dir and started on a free port of 127.0.0.1 with
   password authentication; under root it runs as the ``postgres`` system user.
@@ -36,6 +38,7 @@ from localcluster.milvus_lite import MilvusLiteServer
 from localcluster.operator_process import OperatorProcess
 from localcluster.operator_process import start_operator as start_host_operator
 from localcluster.ports import free_port
+from localcluster.s3_server import S3Server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,6 +78,16 @@ def kubectl(cluster: RunningCluster, namespace: str) -> Kubectl:
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusLiteServer]:
     server = MilvusLiteServer(data_dir=tmp_path_factory.mktemp("milvus-lite"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = S3Server(data_dir=tmp_path_factory.mktemp("s3-server"))
     server.start()
     try:
         yield server

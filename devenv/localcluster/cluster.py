@@ -65,6 +65,9 @@ CONTROLLERS = (
     "pod-garbage-collector-controller",
     "endpointslice-controller",
     "resourcequota-controller",
+    "persistentvolume-binder-controller",
+    "persistentvolume-protection-controller",
+    "persistentvolumeclaim-protection-controller",
 )
 START_TIMEOUT_S = 180.0
 

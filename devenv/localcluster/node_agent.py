@@ -11,7 +11,9 @@ scheduler binds to it:
   `command` + `args` run as a host process (host_process_runtime: the image is recorded, the host's
   filesystem and programs are used); either way in a process group of its own, with the
   environment resolved as a kubelet resolves it (pod_environment);
-- volumes are materialized under the pod's directory (pod_volumes);
+- volumes are materialized under the pod's directory (pod_volumes); a persistentVolumeClaim is the
+  path of the hostPath or local PersistentVolume it is bound to (read with the node's credentials,
+  as the Node authorizer lets a kubelet read its pods' claims and their volumes);
 - the termination message is read from the host file that stands for `terminationMessagePath`
   (bind-mounted there in an image; named by `TERMINATION_MESSAGE_PATH` for a host process); with
   `terminationMessagePolicy: FallbackToLogsOnError` a failed container's log tail stands in;
@@ -69,7 +71,7 @@ from localcluster.pod_status import (
     timestamp,
 )
 from localcluster.pod_support import UNSUPPORTED_REASON, unsupported_features, unsupported_message
-from localcluster.pod_volumes import materialize_volumes, volume_mounts
+from localcluster.pod_volumes import materialize_volumes, read_only_volumes, volume_mounts
 
 Json = dict[str, Any]
 log = logging.getLogger("node-agent")
@@ -81,6 +83,27 @@ STATUS_HEARTBEAT_S = 60
 CONFIG_RETRY_S = 2.0
 RESTART_BACKOFF_MAX_S = 30.0
 POLL_S = 0.2
+
+
+class NodeReferences(ApiReferences):
+    """What pod_volumes reads from the API: Secrets, ConfigMaps, tokens, and the
+    PersistentVolumeClaims and PersistentVolumes of the pod's claims, as served (camelCase)."""
+
+    def persistent_volume_claim(self, namespace: str, name: str) -> Json | None:
+        def read(claim: str, in_namespace: str) -> Json:
+            return raw_json(
+                self.core.read_namespaced_persistent_volume_claim(claim, in_namespace, _preload_content=False)
+            )
+
+        found: Json | None = self._read(read, "persistentvolumeclaim", namespace, name)
+        return found
+
+    def persistent_volume(self, name: str) -> Json | None:
+        def read(volume: str, _namespace: str) -> Json:
+            return raw_json(self.core.read_persistent_volume(volume, _preload_content=False))
+
+        found: Json | None = self._read(read, "persistentvolume", "", name)
+        return found
 
 
 class PodRun:
@@ -220,7 +243,7 @@ class PodRun:
                     pod=self.pod,
                     container=self.container,
                     environment=container_environment(self.pod, self.container, references, self.agent.facts),
-                    mounts=volume_mounts(self.container, volumes),
+                    mounts=volume_mounts(self.container, volumes, read_only_volumes(self.pod)),
                     directory=self.directory,
                     log_file=self.log_file,
                     termination_file=self.termination_file,
@@ -370,7 +393,7 @@ class NodeAgent:
         self.leases = client.CoordinationV1Api(api)
         self.node_name = node_name
         self.work_dir = work_dir
-        self.references = ApiReferences(self.core)
+        self.references = NodeReferences(self.core)
         self.facts = NodeFacts(host_ip=HOST_IP, allocatable=self._allocatable())
         server = urlparse(api.configuration.host)
         # Pods reach the API server as in-cluster clients reach the `kubernetes` service.

@@ -2,9 +2,9 @@
 
 The local node runs a pod's one container from its image when the image is in local storage, and
 as a host process otherwise. What it cannot do (several containers sharing a sandbox, host
-devices, persistent volumes, and an image's own entrypoint when the image is not in local
-storage) cannot be honoured: such a pod is marked Failed with a message that names the missing
-feature, instead of appearing to run.
+devices, volume types other than SUPPORTED_VOLUMES, and an image's own entrypoint when the image
+is not in local storage) cannot be honoured: such a pod is marked Failed with a message that names
+the missing feature, instead of appearing to run.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from typing import Any
 
 Json = dict[str, Any]
 
-# Volume sources the node materializes as directories under the pod's directory.
-SUPPORTED_VOLUMES = ("emptyDir", "secret", "configMap", "projected", "downwardAPI")
+# Volume sources the node materializes (pod_volumes): directories under the pod's directory, and
+# claims, whose PersistentVolume (hostPath or local, else the container waits with
+# CreateContainerConfigError) is a path on the node.
+SUPPORTED_VOLUMES = ("emptyDir", "secret", "configMap", "projected", "downwardAPI", "persistentVolumeClaim")
 UNSUPPORTED_REASON = "UnsupportedByLocalNode"
 
 

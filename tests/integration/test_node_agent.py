@@ -11,13 +11,14 @@ import json
 import signal
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.polling import eventually
 
-from localcluster.cluster import Kubectl
+from localcluster.cluster import NODE_NAME, Kubectl, RunningCluster
 
 pytestmark = pytest.mark.cluster
 
@@ -199,3 +200,126 @@ def test_a_pod_waits_for_a_missing_secret_then_runs(kubectl: Kubectl) -> None:
     kubectl("wait", "--for=condition=Complete", "job/patient", "--timeout=120s")
     (pod,) = pods_of(kubectl, "patient")
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"] == "arrived"
+
+
+def claim_manifests(volume: str, path: Path, claim: str) -> str:
+    """A hostPath PersistentVolume (Retain) and a claim that names it, for the real PV binder."""
+    common = {"storageClassName": "manual", "accessModes": ["ReadWriteOnce"]}
+    items = [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": volume},
+            "spec": {
+                **common,
+                "capacity": {"storage": "1Gi"},
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": str(path), "type": "Directory"},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": claim},
+            "spec": {**common, "volumeName": volume, "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    ]
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+
+
+BindClaim = Callable[[str], Path]
+
+
+@pytest.fixture
+def bind_claim(kubectl: Kubectl, tmp_path: Path) -> Iterator[BindClaim]:
+    """Creates a claim of the test's namespace and a hostPath PersistentVolume for it, waits until
+    the real PV binder has bound them, and returns the volume's directory, which already holds
+    `seed.txt`. The PersistentVolumes (cluster-scoped) are deleted afterwards."""
+    volumes: list[str] = []
+
+    def bind(claim: str) -> Path:
+        data = tmp_path / claim
+        data.mkdir()
+        (data / "seed.txt").write_text("planted before the pod")
+        volume = f"{kubectl.namespace}-{claim}"
+        volumes.append(volume)
+        kubectl("apply", "-f", "-", input=claim_manifests(volume, data, claim))
+        eventually(
+            f"the PV binder (persistentvolume-binder-controller) binds claim {claim}",
+            lambda: kubectl("get", "pvc", claim, "-o", "jsonpath={.status.phase}").stdout == "Bound",
+            60,
+        )
+        return data
+
+    yield bind
+    for volume in volumes:
+        claim = volume.removeprefix(f"{kubectl.namespace}-")
+        kubectl("delete", "pvc", claim, "--wait=false", "--ignore-not-found", check=False)
+        kubectl("delete", "pv", volume, "--wait=false", "--ignore-not-found", check=False)
+
+
+def test_a_pod_reads_and_writes_the_host_path_volume_of_its_claim(
+    kubectl: Kubectl, cluster: RunningCluster, bind_claim: BindClaim
+) -> None:
+    data = bind_claim("data")
+    script = """
+        import json, os
+        data = json.loads(os.environ["LOCALNODE_VOLUME_MOUNTS"])["/data"]
+        print("read:", open(os.path.join(data, "seed.txt")).read())
+        with open(os.path.join(data, f"from-{os.environ['POD_NAME']}.txt"), "w") as f:
+            f.write("written by the pod")
+    """
+    container = {
+        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+        "volumeMounts": [{"name": "store", "mountPath": "/data"}],
+    }
+    volumes = [{"name": "store", "persistentVolumeClaim": {"claimName": "data"}}]
+    kubectl("apply", "-f", "-", input=job("keeper", script, container=container, volumes=volumes))
+    kubectl("wait", "--for=condition=Complete", "job/keeper", "--timeout=120s")
+
+    (pod,) = pods_of(kubectl, "keeper")
+    assert pod["status"]["phase"] == "Succeeded"
+    metadata = pod["metadata"]
+    pod_dir = cluster.node_dir / "pods" / f"{metadata['namespace']}_{metadata['name']}_{metadata['uid']}"
+    assert "read: planted before the pod" in (pod_dir / "container.log").read_text()
+    # Written into the PersistentVolume's own directory: there after the pod, for the next one.
+    assert (data / f"from-{metadata['name']}.txt").read_text() == "written by the pod"
+    assert (data / "seed.txt").read_text() == "planted before the pod"
+
+
+def test_a_pod_on_the_node_waits_for_its_missing_claim_then_runs(
+    kubectl: Kubectl, bind_claim: BindClaim
+) -> None:
+    # nodeName set: no scheduler (which holds back a pod whose claim is unbound) in between.
+    script = """
+        import json, os
+        data = json.loads(os.environ["LOCALNODE_VOLUME_MOUNTS"])["/data"]
+        open(os.environ["TERMINATION_MESSAGE_PATH"], "w").write(open(os.path.join(data, "seed.txt")).read())
+    """
+    manifest = job(
+        "claimant",
+        script,
+        nodeName=NODE_NAME,
+        container={"volumeMounts": [{"name": "store", "mountPath": "/data"}]},
+        volumes=[{"name": "store", "persistentVolumeClaim": {"claimName": "late"}}],
+    )
+    kubectl("apply", "-f", "-", input=manifest)
+    waiting = eventually(
+        "the container waits on its claim",
+        lambda: next(
+            (
+                s["state"]["waiting"]
+                for p in pods_of(kubectl, "claimant")
+                for s in p["status"].get("containerStatuses", [])
+                if "not found" in s["state"].get("waiting", {}).get("message", "")
+            ),
+            None,
+        ),
+    )
+    assert waiting["reason"] == "CreateContainerConfigError"
+    assert 'volume "store": persistentvolumeclaim "late" not found' in waiting["message"]
+
+    bind_claim("late")
+    kubectl("wait", "--for=condition=Complete", "job/claimant", "--timeout=120s")
+    (pod,) = pods_of(kubectl, "claimant")
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"] == "planted before the pod"

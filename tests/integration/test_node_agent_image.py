@@ -263,3 +263,92 @@ def test_a_deleted_image_pod_gets_sigterm_inside_and_its_working_container_is_re
     spec_file = str(pod_dir(cluster, pod) / "container-spec.json")
     running = subprocess.run(["pgrep", "-f", spec_file], capture_output=True, text=True, check=False)
     assert running.stdout == "", "no process of the pod is left"
+
+
+def test_an_image_pod_mounts_its_claims_host_path_volume_read_write_and_read_only(
+    kubectl: Kubectl, busybox_image: LocalImage, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "seed.txt").write_text("planted before the pod\n")
+    volume = f"{kubectl.namespace}-data"
+    common = {"storageClassName": "manual", "accessModes": ["ReadWriteOnce"]}
+    persistent_volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": volume},
+        "spec": {
+            **common,
+            "capacity": {"storage": "1Gi"},
+            "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": {"path": str(data), "type": "Directory"},
+        },
+    }
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data"},
+        "spec": {**common, "volumeName": volume, "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [persistent_volume, claim]}),
+    )
+    try:
+        eventually(
+            "the PV binder binds the claim",
+            lambda: kubectl("get", "pvc", "data", "-o", "jsonpath={.status.phase}").stdout == "Bound",
+            60,
+        )
+        script = textwrap.dedent(
+            """
+            {
+            echo "seed=$(cat /data/seed.txt)"
+            echo "written=$(echo from the image > /data/new.txt && cat /data/new.txt)"
+            echo "seed-ro=$(cat /data-ro/seed.txt)"
+            touch /data-ro/x 2>/dev/null && echo "mount-ro=writable" || echo "mount-ro=refused"
+            echo "seed-frozen=$(cat /frozen/seed.txt)"
+            touch /frozen/x 2>/dev/null && echo "claim-ro=writable" || echo "claim-ro=refused"
+            } > /dev/termination-log
+            """
+        )
+        spec = {
+            "restartPolicy": "Never",
+            "securityContext": {"runAsUser": 0},  # only a read-only mount stops root writing
+            "containers": [
+                {
+                    "name": "main",
+                    "image": busybox_image.name,
+                    "args": [script],
+                    "volumeMounts": [
+                        {"name": "store", "mountPath": "/data"},
+                        {"name": "store", "mountPath": "/data-ro", "readOnly": True},
+                        {"name": "frozen", "mountPath": "/frozen"},
+                    ],
+                }
+            ],
+            "volumes": [
+                {"name": "store", "persistentVolumeClaim": {"claimName": "data"}},
+                {"name": "frozen", "persistentVolumeClaim": {"claimName": "data", "readOnly": True}},
+            ],
+        }
+        create_pod(kubectl, "claimant", spec)
+        kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/claimant", "--timeout=120s")
+
+        terminated = get_pod(kubectl, "claimant")["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert facts(terminated["message"]) == {
+            "seed": "planted before the pod",
+            "written": "from the image",
+            "seed-ro": "planted before the pod",
+            "mount-ro": "refused",
+            "seed-frozen": "planted before the pod",
+            "claim-ro": "refused",
+        }
+        assert (data / "new.txt").read_text() == "from the image\n"  # in the volume, after the pod
+        assert sorted(p.name for p in data.iterdir()) == ["new.txt", "seed.txt"]
+    finally:
+        kubectl("delete", "pod", "claimant", "--wait=false", "--ignore-not-found", check=False)
+        kubectl("delete", "pvc", "data", "--wait=false", "--ignore-not-found", check=False)
+        kubectl("delete", "pv", volume, "--wait=false", "--ignore-not-found", check=False)

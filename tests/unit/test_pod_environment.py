@@ -17,19 +17,24 @@ from localcluster.pod_environment import (
     parse_quantity,
 )
 from localcluster.pod_support import unsupported_features
-from localcluster.pod_volumes import container_mounts, materialize_volumes
+from localcluster.pod_volumes import container_mounts, materialize_volumes, read_only_volumes, volume_mounts
 
 
 class Store:
-    """Secrets and ConfigMaps of one namespace, as the API would serve them."""
+    """Secrets, ConfigMaps and PersistentVolumeClaims of one namespace, and PersistentVolumes, as
+    the API would serve them."""
 
     def __init__(
         self,
         secrets: dict[str, dict[str, str]] | None = None,
         config_maps: dict[str, dict[str, str]] | None = None,
+        claims: dict[str, dict[str, Any]] | None = None,
+        persistent_volumes: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.secrets = secrets or {}
         self.config_maps = config_maps or {}
+        self.claims = claims or {}
+        self.persistent_volumes = persistent_volumes or {}
         self.tokens: list[tuple[str | None, int]] = []
 
     def secret(self, namespace: str, name: str) -> Mapping[str, str] | None:
@@ -43,6 +48,12 @@ class Store:
     ) -> str:
         self.tokens.append((audience, expiration_seconds))
         return "token-for-" + pod["metadata"]["name"]
+
+    def persistent_volume_claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.claims.get(name)
+
+    def persistent_volume(self, name: str) -> dict[str, Any] | None:
+        return self.persistent_volumes.get(name)
 
 
 NODE = NodeFacts(host_ip="127.0.0.1", allocatable={"cpu": "2", "memory": "24Gi"})
@@ -236,6 +247,120 @@ def test_volumes_are_written_like_the_kubelet_writes_them(tmp_path: Path) -> Non
         materialize_volumes(the_pod, tmp_path, Store(config_maps=store.config_maps))
 
 
+def bound_claim(name: str, volume: str, uid: str = "claim-uid") -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "search", "uid": uid},
+        "spec": {"volumeName": volume},
+        "status": {"phase": "Bound"},
+    }
+
+
+def persistent_volume(source: dict[str, Any], claim_uid: str = "claim-uid") -> dict[str, Any]:
+    return {
+        "metadata": {"name": "pv"},
+        "spec": {**source, "claimRef": {"name": "data", "namespace": "search", "uid": claim_uid}},
+    }
+
+
+def test_a_claim_is_the_directory_of_its_bound_host_path_volume_and_is_never_emptied(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "kept").write_text("from before")
+    container = {
+        "name": "main",
+        "command": ["true"],
+        "volumeMounts": [
+            {"name": "store", "mountPath": "/data"},
+            {"name": "store", "mountPath": "/data-ro", "readOnly": True},
+            {"name": "frozen", "mountPath": "/frozen"},
+        ],
+    }
+    the_pod = pod(
+        container,
+        volumes=[
+            {"name": "store", "persistentVolumeClaim": {"claimName": "data"}},
+            {"name": "frozen", "persistentVolumeClaim": {"claimName": "data", "readOnly": True}},
+        ],
+    )
+    store = Store(
+        claims={"data": bound_claim("data", "pv")},
+        persistent_volumes={"pv": persistent_volume({"hostPath": {"path": str(data)}})},
+    )
+    root = tmp_path / "pod" / "volumes"
+
+    volumes = materialize_volumes(the_pod, root, store)
+    assert volumes == {"store": data, "frozen": data}
+    assert (data / "kept").read_text() == "from before"  # the PV's own directory, as it was
+    assert not root.exists()
+    mounts = volume_mounts(container, volumes, read_only_volumes(the_pod))
+    assert [(m.mount_path, m.source, m.read_only) for m in mounts] == [
+        ("/data", data, False),
+        ("/data-ro", data, True),
+        ("/frozen", data, True),  # the claim's readOnly holds for every mount of it
+    ]
+
+    # A `local` PersistentVolume's path; a hostPath's DirectoryOrCreate is created.
+    local = Store(
+        claims=store.claims, persistent_volumes={"pv": persistent_volume({"local": {"path": str(data)}})}
+    )
+    assert materialize_volumes(the_pod, root, local)["store"] == data
+    fresh = tmp_path / "fresh" / "dir"
+    created = Store(
+        claims=store.claims,
+        persistent_volumes={
+            "pv": persistent_volume({"hostPath": {"path": str(fresh), "type": "DirectoryOrCreate"}})
+        },
+    )
+    assert materialize_volumes(the_pod, root, created)["store"] == fresh
+    assert fresh.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("claims", "volumes", "message"),
+    [
+        ({}, {}, 'volume "store": persistentvolumeclaim "data" not found'),
+        (
+            {"data": {**bound_claim("data", ""), "spec": {}, "status": {"phase": "Pending"}}},
+            {},
+            'volume "store": persistentvolumeclaim "data" is not bound (phase Pending)',
+        ),
+        ({"data": bound_claim("data", "pv")}, {}, 'volume "store": PersistentVolume "pv" not found'),
+        (
+            {"data": bound_claim("data", "pv")},
+            {"pv": persistent_volume({"hostPath": {"path": "/srv"}}, claim_uid="another-claim")},
+            'volume "store": PersistentVolume "pv" is not bound to persistentvolumeclaim "data"',
+        ),
+        (
+            {"data": bound_claim("data", "pv")},
+            {"pv": persistent_volume({"nfs": {"server": "nas", "path": "/exports"}})},
+            'volume "store": PersistentVolume "pv" has no hostPath or local source',
+        ),
+        (
+            {"data": bound_claim("data", "pv")},
+            {"pv": persistent_volume({"hostPath": {"path": "/nonexistent/vo-test", "type": "Directory"}})},
+            'volume "store": hostPath type check failed: /nonexistent/vo-test does not exist',
+        ),
+        (
+            {"data": bound_claim("data", "pv")},
+            {"pv": persistent_volume({"local": {"path": "/nonexistent/vo-test"}})},
+            'volume "store": path "/nonexistent/vo-test" does not exist',
+        ),
+    ],
+)
+def test_a_claim_that_is_missing_unbound_or_not_on_the_node_is_a_config_error(
+    tmp_path: Path, claims: dict[str, Any], volumes: dict[str, Any], message: str
+) -> None:
+    the_pod = pod(
+        {"name": "main", "command": ["true"]},
+        volumes=[{"name": "store", "persistentVolumeClaim": {"claimName": "data"}}],
+    )
+    with pytest.raises(CreateContainerConfigError) as raised:
+        materialize_volumes(the_pod, tmp_path, Store(claims=claims, persistent_volumes=volumes))
+    assert str(raised.value).startswith(message)
+
+
 @pytest.mark.parametrize(
     ("spec", "problem"),
     [
@@ -247,9 +372,9 @@ def test_volumes_are_written_like_the_kubelet_writes_them(tmp_path: Path) -> Non
         (
             {
                 "containers": [{"name": "a", "command": ["true"]}],
-                "volumes": [{"name": "d", "persistentVolumeClaim": {}}],
+                "volumes": [{"name": "d", "nfs": {"server": "nas", "path": "/exports"}}],
             },
-            "volume 'd' of type persistentVolumeClaim",
+            "volume 'd' of type nfs",
         ),
         (
             {"containers": [{"name": "a", "command": ["true"]}], "initContainers": [{"name": "i"}]},
@@ -269,6 +394,10 @@ def test_a_plain_single_container_pod_is_supported() -> None:
         "containers": [
             {"name": "a", "command": ["python"], "volumeMounts": [{"name": "x", "mountPath": "/x"}]}
         ],
-        "volumes": [{"name": "x", "emptyDir": {}}, {"name": "t", "projected": {"sources": []}}],
+        "volumes": [
+            {"name": "x", "emptyDir": {}},
+            {"name": "t", "projected": {"sources": []}},
+            {"name": "c", "persistentVolumeClaim": {"claimName": "data"}},
+        ],
     }
     assert unsupported_features({"metadata": {}, "spec": spec}) == []
