@@ -105,6 +105,12 @@ class Case:
 _SQL = "spec.source.sql"
 _ENCODE = "spec.batching.encode"
 _TRIGGER = "spec.triggers.0"
+_BACKUP_LOCATION = {
+    "location": {
+        "path": "/backups/a/plan-1234abcd",
+        "persistentVolumeClaim": {"claimName": "b", "mountPath": "/backups"},
+    }
+}
 
 CASES = [
     # VectorCollection: names
@@ -351,7 +357,7 @@ CASES = [
             "spec.source.files",
             {"format": "JSONL", "path": "/data/nodes.jsonl", "idField": "id", "textFields": ["body"]},
         ),
-        "source must set exactly one of sql or files",
+        "source must set exactly one of sql, files or backup",
         _all(
             _drop("spec.source.sql"),
             _put(
@@ -364,7 +370,7 @@ CASES = [
         "no-source-kind",
         "mplan",
         _put("spec.source", {}),
-        "source must set exactly one of sql or files",
+        "source must set exactly one of sql, files or backup",
         _put("spec.source", {"sql": SQL_SOURCE}),
     ),
     Case(
@@ -457,6 +463,68 @@ CASES = [
         _all(_put("spec.mode", "InPlace"), _put("spec.cutover", "Manual")),
         "cutover: Manual needs mode: BlueGreen",
         _all(_put("spec.mode", "BlueGreen"), _put("spec.cutover", "Manual")),
+    ),
+    Case(
+        "in-place-without-backup",
+        "mplan",
+        _put("spec.mode", "InPlace"),
+        "mode: InPlace overwrites the serving collection's vectors: set backup.destination",
+        _all(_put("spec.mode", "InPlace"), _put("spec.backup", {"skip": True})),
+    ),
+    Case(
+        "backup-skip-and-destination",
+        "mplan",
+        _put(
+            "spec.backup",
+            {
+                "skip": True,
+                "destination": {
+                    "path": "/backups/a",
+                    "persistentVolumeClaim": {"claimName": "b", "mountPath": "/backups"},
+                },
+            },
+        ),
+        "backup sets a destination, or skip: true to go without one (not both)",
+        _put(
+            "spec.backup",
+            {
+                "destination": {
+                    "path": "/backups/a",
+                    "persistentVolumeClaim": {"claimName": "b", "mountPath": "/backups"},
+                }
+            },
+        ),
+    ),
+    Case(
+        "backup-s3-path-without-s3",
+        "mplan",
+        _put("spec.backup", {"destination": {"path": "s3://backups/articles"}}),
+        "an s3:// path needs s3 (the endpoint and the credentials)",
+        _put(
+            "spec.backup",
+            {
+                "destination": {
+                    "path": "s3://backups/articles",
+                    "s3": {
+                        "credentials": {
+                            "accessKeyId": {"name": "s3", "key": "id"},
+                            "secretAccessKey": {"name": "s3", "key": "secret"},
+                        }
+                    },
+                }
+            },
+        ),
+    ),
+    Case(
+        "restore-in-place",
+        "mplan",
+        _all(
+            _put("spec.source", {"backup": _BACKUP_LOCATION}),
+            _put("spec.mode", "InPlace"),
+            _put("spec.backup", {"skip": True}),
+        ),
+        "a restore (source.backup) builds a new physical collection: use mode BlueGreen",
+        _all(_put("spec.mode", "BlueGreen"), _drop("spec.backup")),
     ),
     Case(
         "relative-file-path",

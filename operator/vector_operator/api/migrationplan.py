@@ -19,6 +19,14 @@ from vector_operator.api.kubernetes_types import (
     SecretKeyReference,
     Toleration,
 )
+from vector_operator.api.migration_storage import (
+    BackupSource,
+    BackupSpec,
+    BackupStatus,
+    S3Storage,
+    VolumeClaimMount,
+    location_rules,
+)
 from vector_operator.api.migration_sync import SyncSpec, SyncStatus
 from vector_operator.api.model import (
     ApiModel,
@@ -61,6 +69,12 @@ def _exactly_one_text_rule(columns: str, template: str, where: str) -> Rule:
     )
 
 
+_FILES_TEXT_RULE = Rule(
+    rule="has(self.vectorField) ? !(has(self.textFields) && has(self.textTemplate))"
+    " : has(self.textFields) != has(self.textTemplate)",
+    message="source.files must set exactly one of textFields (columns joined with newlines) or textTemplate "
+    "(a format string over the columns, e.g. '{title}\\n{body}'); with vectorField, at most one",
+)
 _FIELD_NAMES_RULE = Rule(
     rule="self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]*$'))",
     message="the keys of fields are scalar field names of the VectorCollection: letters, digits and "
@@ -137,29 +151,11 @@ class FileFormat(StrEnum):
     CSV = "CSV"
 
 
-class VolumeClaimMount(ApiModel):
-    """A PersistentVolumeClaim mounted read-only into every Job pod."""
-
-    claim_name: str = Field(min_length=1, max_length=253, pattern=OBJECT_NAME_PATTERN)
-    """Name of the PersistentVolumeClaim, in the plan's namespace."""
-    mount_path: str = Field(
-        default="/data",
-        min_length=2,
-        max_length=1024,
-        json_schema_extra=validations(
-            Rule(rule="self.startsWith('/')", message="mountPath must be an absolute path, e.g. /data")
-        ),
-    )
-    """Where the claim is mounted in the worker container."""
-
-
 class FileRecords(ApiModel):
     """Records from files (JSONL, Parquet or CSV): one file, or a glob of files read in name
     order. Batches are ranges of record numbers."""
 
-    model_config = ConfigDict(
-        json_schema_extra=validations(_exactly_one_text_rule("textFields", "textTemplate", "source.files"))
-    )
+    model_config = ConfigDict(json_schema_extra=validations(_FILES_TEXT_RULE))
 
     format: FileFormat
     """JSONL (one JSON object per line), Parquet or CSV (with a header row)."""
@@ -168,12 +164,14 @@ class FileRecords(ApiModel):
         max_length=1024,
         json_schema_extra=validations(
             Rule(
-                rule="self.startsWith('/')",
-                message="path must be an absolute path in the worker, e.g. /data/articles/*.jsonl",
+                rule="self.startsWith('/') || self.startsWith('s3://')",
+                message="path must be an absolute path in the worker, e.g. /data/articles/*.jsonl, or an "
+                "s3:// URL such as s3://corpus/articles/*.parquet",
             )
         ),
     )
-    """Absolute path of the file, or a glob such as /data/articles/*.jsonl, as the worker sees it."""
+    """Absolute path of the file, or a glob such as /data/articles/*.jsonl, as the worker sees it;
+    or s3://bucket/prefix/*.parquet (with s3)."""
     id_field: str = Field(min_length=1, max_length=255)
     """Record key (JSONL), column (Parquet, CSV) holding the unique id that becomes the Milvus
     primary key."""
@@ -184,7 +182,8 @@ class FileRecords(ApiModel):
         json_schema_extra=list_type("atomic"),
     )
     """Keys or columns whose values, joined with newlines in this order, are the text to embed.
-    Exactly one of textFields and textTemplate."""
+    Exactly one of textFields and textTemplate (with vectorField, at most one: the text is then
+    only encoded for the coherence sample)."""
     text_template: str | None = Field(default=None, min_length=1, max_length=4096)
     """A Python format string over the record's keys that builds the text to embed, e.g.
     "{title}\\n{body}". Exactly one of textFields and textTemplate."""
@@ -193,6 +192,11 @@ class FileRecords(ApiModel):
     )
     """Values for the VectorCollection's scalar fields: field name -> a record key or column, or a
     constant: a quoted string ('nodes'; '' for a quote), a number (42, -1.5), true or false."""
+    vector_field: str | None = Field(default=None, min_length=1, max_length=255)
+    """A column (a list of floats) holding precomputed vectors: they are imported as they are,
+    never re-embedded, after the same checks as the model's (dimension, NaN, zero vectors); the
+    text, when given, is encoded on a sample only, to measure coherence with the declared model, so
+    that vectors from another model fail the quality gate before the swap."""
 
 
 class FileSource(FileRecords):
@@ -201,28 +205,25 @@ class FileSource(FileRecords):
 
     model_config = ConfigDict(
         json_schema_extra=validations(
-            _exactly_one_text_rule("textFields", "textTemplate", "source.files"),
-            Rule(
-                rule="!has(self.persistentVolumeClaim) || "
-                "self.path.startsWith(self.persistentVolumeClaim.mountPath + '/')",
-                message="path must lie under persistentVolumeClaim.mountPath, e.g. /data/articles.jsonl",
-                field_path=".path",
-            ),
+            _FILES_TEXT_RULE,
+            *location_rules("source.files", "/data/articles.jsonl"),
         )
     )
 
     persistent_volume_claim: VolumeClaimMount | None = None
     """The volume holding the files; omitted: the path exists in the worker image or on the host."""
+    s3: S3Storage | None = None
+    """The object store of an s3:// path."""
 
 
 class MigrationSource(ApiModel):
-    """Where the records come from: exactly one of sql and files."""
+    """Where the records come from: exactly one of sql, files and backup."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
             Rule(
-                rule="has(self.sql) != has(self.files)",
-                message="source must set exactly one of sql or files",
+                rule="[has(self.sql), has(self.files), has(self.backup)].filter(x, x).size() == 1",
+                message="source must set exactly one of sql, files or backup",
             )
         )
     )
@@ -231,6 +232,8 @@ class MigrationSource(ApiModel):
     """A table read through SQLAlchemy."""
     files: FileSource | None = None
     """JSONL, Parquet or CSV files."""
+    backup: BackupSource | None = None
+    """A backup a plan made (status.backup.location): restored into a new physical collection."""
 
 
 class EncodeBatching(ApiModel):
@@ -457,6 +460,25 @@ class MigrationPlanSpec(ApiModel):
                 "read once)",
                 field_path=".sync",
             ),
+            Rule(
+                rule="self.mode != 'InPlace' || has(self.backup)",
+                message="mode: InPlace overwrites the serving collection's vectors: set backup.destination "
+                "(a PersistentVolumeClaim directory or an s3:// prefix) to export it first, or backup.skip: "
+                "true to go without a way back",
+                field_path=".backup",
+            ),
+            Rule(
+                rule="!has(self.backup) || !has(self.backup.skip) || !self.backup.skip"
+                " || self.mode == 'InPlace'",
+                message="backup.skip is for mode InPlace: a BlueGreen plan never changes the serving "
+                "collection; leave backup out instead",
+                field_path=".backup",
+            ),
+            Rule(
+                rule="!has(self.source.backup) || !has(self.mode) || self.mode == 'BlueGreen'",
+                message="a restore (source.backup) builds a new physical collection: use mode BlueGreen",
+                field_path=".mode",
+            ),
         )
     )
 
@@ -511,6 +533,10 @@ class MigrationPlanSpec(ApiModel):
     """Writes made to the source during the backfill are caught up before the alias moves; with
     mode Continuous the collection keeps following the source after the cutover (phase Syncing).
     SQL sources only."""
+    backup: BackupSpec | None = None
+    """Export the collection the plan is about to change (the one the alias serves) to Parquet
+    before anything changes; a failed backup fails the plan with nothing changed. Required by
+    InPlace (or skip: true); on request for BlueGreen."""
     previous_collection_retention: str = Field(
         default="24h",
         max_length=32,
@@ -827,6 +853,8 @@ class MigrationPlanStatus(ApiModel):
     """Anomalies the workers counted in their samples."""
     sync: SyncStatus | None = None
     """The catch-up and the continuous sync: watermark, lag, changes applied."""
+    backup: BackupStatus | None = None
+    """The backup exported before the plan changed anything: where, rows, checksum."""
     kopf: PreservedObject | None = None
     """Kopf's bookkeeping; not for users."""
 

@@ -67,6 +67,7 @@ class RollbackAction(StrEnum):
     ABORT = "Abort"
     REVERT_ALIAS = "RevertAlias"
     DROP_PARTIAL_COLLECTION = "DropPartialCollection"
+    RESTORE_BACKUP = "RestoreBackup"
 
 
 class Trigger(ApiModel):
@@ -223,8 +224,10 @@ class RollbackPolicySpec(ApiModel):
     """What to do when a trigger fires, in this order: Pause (stop launching Jobs until a human
     resumes; recorded in the plan's status.pause, never written into its spec), Abort (stop the
     plan for good, it ends RolledBack), RevertAlias (point the alias back at the previous
-    collection), DropPartialCollection (drop the collection the plan was filling). Each action is
-    recorded in the plan's status before the next one runs."""
+    collection), DropPartialCollection (drop the collection the plan was filling), RestoreBackup
+    (create a MigrationPlan, <plan>-restore, that restores the backup this plan exported before it
+    changed anything into a new physical collection and swings the alias to it: what undoes an
+    InPlace plan). Each action is recorded in the plan's status before the next one runs."""
 
 
 class StepResult(StrEnum):
@@ -314,7 +317,7 @@ KIND = ResourceKind(
     plural="rollbackpolicies",
     short_names=("rbp",),
     description="Guards MigrationPlans: when a quality metric crosses a threshold in a watched phase, "
-    "runs its actions in order (Pause, Abort, RevertAlias, DropPartialCollection) and records "
+    "runs its actions in order (Pause, Abort, RevertAlias, DropPartialCollection, RestoreBackup) and records "
     "every execution in its status.",
     spec=RollbackPolicySpec,
     status=RollbackPolicyStatus,

@@ -108,11 +108,15 @@ class CollectionTarget(ApiModel):
         return VECTOR_FIELD
 
 
+def _check_fields(fields: dict[str, str]) -> None:
+    for value in fields.values():
+        parse_field_value(value)
+
+
 def _check_text_and_fields(columns: list[str] | None, template: str | None, fields: dict[str, str]) -> None:
     if (columns is None) == (template is None):
         raise ValueError("set exactly one of the text columns and textTemplate")
-    for value in fields.values():
-        parse_field_value(value)
+    _check_fields(fields)
 
 
 class SqlSource(SqlTable):
@@ -130,12 +134,55 @@ class SqlSource(SqlTable):
         return self
 
 
+S3_ACCESS_KEY_ENV = "VO_S3_ACCESS_KEY_ID"
+"""The environment variable a Job's pod takes the S3 access key id into (from the plan's Secret)."""
+S3_SECRET_KEY_ENV = "VO_S3_SECRET_ACCESS_KEY"  # noqa: S105 - the name of the variable, not a secret
+"""The environment variable holding the S3 secret access key."""
+
+
+class S3Access(ApiModel):
+    """How a worker reaches an S3-compatible store: its credentials by the variables holding them."""
+
+    endpoint: str | None = Field(default=None, max_length=2048)
+    """http(s)://host:port; unset: AWS S3."""
+    region: str = Field(default="us-east-1", min_length=1, max_length=64)
+    access_key_env: EnvVarName = S3_ACCESS_KEY_ENV
+    secret_key_env: EnvVarName = S3_SECRET_KEY_ENV
+
+
+class StorageAccess(ApiModel):
+    """A directory a worker reads or writes: a local path (a mounted claim) or s3://bucket/prefix."""
+
+    path: str = Field(min_length=2, max_length=2048)
+    s3: S3Access | None = None
+
+    @model_validator(mode="after")
+    def _s3_with_s3_paths(self) -> Self:
+        if (self.s3 is not None) != self.path.startswith("s3://"):
+            raise ValueError("an s3:// path needs s3, and s3 an s3:// path")
+        if self.s3 is None and not self.path.startswith("/"):
+            raise ValueError("a local path must be absolute")
+        return self
+
+
 class FileSource(FileRecords):
-    """Records from JSONL, Parquet or CSV files; the key range counts records in file order."""
+    """Records from JSONL, Parquet or CSV files; the key range counts records in file order. With
+    ``vectorField`` the records carry their vectors, which are imported as they are."""
+
+    s3: S3Access | None = None
+    """The object store of an s3:// path."""
+    keeps_content_hash: bool = False
+    """The files are a backup's: their content_hash column is written as it is (a sync resumed on
+    the restored collection then reuses the vectors whose text did not change)."""
 
     @model_validator(mode="after")
     def _text_and_fields(self) -> Self:
-        _check_text_and_fields(self.text_fields, self.text_template, self.fields or {})
+        if self.vector_field is None or self.text_fields is not None or self.text_template is not None:
+            _check_text_and_fields(self.text_fields, self.text_template, self.fields or {})
+        else:  # precomputed vectors without a text: the fields alone
+            _check_fields(self.fields or {})
+        if (self.s3 is not None) != self.path.startswith("s3://"):
+            raise ValueError("an s3:// path needs s3, and s3 an s3:// path")
         return self
 
 

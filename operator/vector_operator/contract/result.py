@@ -51,13 +51,19 @@ class SkipReason(StrEnum):
     FIELD_TOO_LONG = "fieldTooLong"
     """A VARCHAR field's value is longer than the field's maxLength (in UTF-8 bytes)."""
     DUPLICATE_KEY = "duplicateKey"
-    """Another record with the same primary key came in the same write (files only; the last wins)."""
+    """Another record with the same primary key came in the same write (files: the last wins) or
+    the same batch (imported vectors: the first is kept)."""
     NON_FINITE_VECTOR = "nonFiniteVector"
     """The model produced NaN or infinite components."""
     ZERO_VECTOR = "zeroVector"
     """The model produced an all-zero vector (no direction: no similarity is defined)."""
     WRONG_DIMENSION = "wrongDimension"
     """The vector's dimension differs from the collection's."""
+    NULL_VECTOR = "nullVector"
+    """An imported record has no vector (files with vectorField)."""
+    NOT_NORMALIZED = "notNormalized"
+    """An imported vector's length is not 1 although the collection's model normalizes (its vectors
+    would not be comparable with the model's)."""
 
 
 class Status(StrEnum):
@@ -77,6 +83,12 @@ class Reason(StrEnum):
     MILVUS_UNAVAILABLE = "MilvusUnavailable"
     TERMINATED = "Terminated"
     INTERNAL_ERROR = "InternalError"
+    STORAGE_UNAVAILABLE = "StorageUnavailable"
+    """The backup's or the files' store cannot be reached or written (retryable)."""
+    BACKUP_CORRUPTED = "BackupCorrupted"
+    """A backup's file is missing, or its checksum or row count differs from the manifest."""
+    BACKUP_INCOMPATIBLE = "BackupIncompatible"
+    """A backup's schema (dimension, metric, key, fields) differs from the collection's."""
 
 
 class BatchReference(ResultModel):
