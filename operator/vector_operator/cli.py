@@ -1,7 +1,8 @@
 """The `vector-operator` command.
 
 Subcommands: `run` starts the operator; `worker` runs one embedding batch (inside a Job pod);
-`sync` keeps a plan's collection in step with its source table (inside the plan's sync Deployment).
+`sync` keeps a plan's collection in step with its source table (inside the plan's sync Deployment);
+`task` runs one of a plan's one-off tasks (inside a Job pod): a backup, or an inventory.
 """
 
 from __future__ import annotations
@@ -41,6 +42,17 @@ def main(argv: list[str] | None = None) -> int:
             "sync",
             help="keep a MigrationPlan's collection in step with its source table (in its sync Deployment)",
             description=sync_command.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    from vector_operator.worker import task_command
+
+    task_command.configure_parser(
+        commands.add_parser(
+            "task",
+            help="run one of a MigrationPlan's one-off tasks (inside a Job pod): back a collection up to"
+            " Parquet, count a files source's records, or verify a backup",
+            description=task_command.__doc__,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
     )
@@ -177,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         worker_command.exit_process(worker_command.main(args.assignment))
     if args.command == "sync":
         worker_command.exit_process(sync_command.main(args.assignment))
+    if args.command == "task":
+        worker_command.exit_process(task_command.main(args.assignment))
     parser.print_help()
     return 0
 

@@ -19,6 +19,10 @@ class SourceRow:
     key: Key | None
     text_values: Mapping[str, object]
     field_values: Mapping[str, object] = field(default_factory=dict)
+    vector: object = None
+    """The record's precomputed vector (a one-dimensional numpy float32 array, of whatever length
+    the file holds), when the source reads one (files with a vector column); None otherwise, or
+    when the record has none. Typed loosely so that this module needs no numpy."""
 
 
 @dataclass(frozen=True, slots=True)

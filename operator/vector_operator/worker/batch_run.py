@@ -1,5 +1,9 @@
 """One batch, start to end: check everything that can be checked before the first row is read,
-run the pipeline, flush, measure quality on a sample, and account for it all in a result."""
+run the pipeline, flush, measure quality on a sample, and account for it all in a result.
+
+A batch of files that carry their vectors (``vectorField``) embeds nothing: :class:`BatchRun`
+hands it to :class:`~vector_operator.worker.vector_import.ImportRun`, so that the worker's command
+runs every batch the same way."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from vector_operator.contract.assignment import WorkerAssignment
 from vector_operator.contract.content_hash import model_fingerprint
@@ -35,6 +40,9 @@ from vector_operator.worker.recommendations import BatchFacts, recommend
 from vector_operator.worker.text_building import TextBuilder
 from vector_operator.worker.vector_checks import VectorChecker
 
+if TYPE_CHECKING:
+    from vector_operator.worker.vector_import import ImportRun
+
 log = logging.getLogger(__name__)
 
 
@@ -42,7 +50,9 @@ class DimensionMismatch(Exception):
     """The model's vectors do not have the collection's dimension; retrying does not help."""
 
 
-def _required_env(environ: Mapping[str, str], name: str, what: str) -> str:
+def required_env(environ: Mapping[str, str], name: str, what: str) -> str:
+    """The value of the environment variable ``name`` (``what`` it holds); raises
+    SourceMisconfigured saying where the pod takes it from when it is not set."""
     value = environ.get(name)
     if not value:
         raise SourceMisconfigured(
@@ -50,6 +60,32 @@ def _required_env(environ: Mapping[str, str], name: str, what: str) -> str:
             "MigrationPlan names"
         )
     return value
+
+
+def checked_model(
+    assignment: WorkerAssignment,
+    model: EmbeddingModel | None,
+    timings: Timings,
+    *,
+    measure_startup: bool,
+) -> EmbeddingModel:
+    """``model``, or the assignment's model loaded (its load and start-up times go into
+    ``timings``), once it is known to produce vectors of the collection's dimension; raises
+    :class:`DimensionMismatch` otherwise."""
+    if model is None:
+        started = time.perf_counter()
+        model = load_embedding_model(assignment.model)
+        timings.model_load_ms = _ms(time.perf_counter() - started)
+        age = seconds_since_start() if measure_startup else None
+        timings.startup_ms = _ms(age) if age is not None else timings.model_load_ms
+    dimension = assignment.collection.dimension
+    if model.dimension != dimension:
+        raise DimensionMismatch(
+            f"model {model.name} produces {model.dimension}-dimensional vectors but collection "
+            f"{assignment.collection.name} has dimension {dimension}: use a model of that "
+            "dimension, or truncateDim for a Matryoshka model"
+        )
+    return model
 
 
 def open_source(
@@ -61,7 +97,7 @@ def open_source(
     if sql is not None:
         builder = TextBuilder(columns=sql.text_columns, template=sql.text_template)
         source: RecordSource = SqlTableSource(
-            _required_env(environ, sql.url_env, "the source database URL"),
+            required_env(environ, sql.url_env, "the source database URL"),
             table=sql.table,
             primary_key=sql.primary_key,
             text_columns=builder.columns,
@@ -80,6 +116,8 @@ def open_source(
         text_fields=builder.columns,
         fields=files.fields or {},
         key_range=assignment.key_range,
+        s3=files.s3,
+        environ=environ,
     )
     return source, builder
 
@@ -108,8 +146,23 @@ class BatchRun:
         self._timings = Timings()
         self._pipeline: Pipeline | None = None
         self._counts = PipelineCounts()
+        self._import: ImportRun | None = None
+        files = assignment.source.files
+        if files is not None and files.vector_field is not None:
+            from vector_operator.worker.vector_import import ImportRun  # it builds on this module
+
+            self._import = ImportRun(
+                assignment,
+                environ,
+                model=model,
+                stop=self._stop,
+                measure_startup=measure_startup,
+                keep_content_hash=files.keeps_content_hash,
+            )
 
     def execute(self) -> WorkerResult:
+        if self._import is not None:
+            return self._import.execute()
         model = self._load_model()  # first: the model's window bounds what is read of each text
         limit = text_char_limit(model.full_max_seq_length)
         source, builder = open_source(self.assignment, self._environ, limit)
@@ -119,20 +172,10 @@ class BatchRun:
             source.close()
 
     def _load_model(self) -> EmbeddingModel:
-        if self._model is None:
-            started = time.perf_counter()
-            self._model = load_embedding_model(self.assignment.model)
-            self._timings.model_load_ms = _ms(time.perf_counter() - started)
-            age = seconds_since_start() if self._measure_startup else None
-            self._timings.startup_ms = _ms(age) if age is not None else self._timings.model_load_ms
-        model, dimension = self._model, self.assignment.collection.dimension
-        if model.dimension != dimension:
-            raise DimensionMismatch(
-                f"model {model.name} produces {model.dimension}-dimensional vectors but collection "
-                f"{self.assignment.collection.name} has dimension {dimension}: use a model of that "
-                "dimension, or truncateDim for a Matryoshka model"
-            )
-        return model
+        self._model = checked_model(
+            self.assignment, self._model, self._timings, measure_startup=self._measure_startup
+        )
+        return self._model
 
     def _execute(
         self, source: RecordSource, builder: TextBuilder, model: EmbeddingModel, limit: int
@@ -144,7 +187,7 @@ class BatchRun:
             assignment.collection.primary_key,
         )
         token_env = assignment.milvus.token_env
-        token = _required_env(self._environ, token_env, "the Milvus token") if token_env else None
+        token = required_env(self._environ, token_env, "the Milvus token") if token_env else None
         collection = MilvusCollection(assignment.milvus, assignment.collection, token)
         try:
             collection.verify()
@@ -163,7 +206,7 @@ class BatchRun:
                     size=assignment.start_batch_size or 0,  # clamped into the bounds; 0: the default
                 ),
                 checker=VectorChecker(assignment.collection.dimension),
-                sample=QualitySample(assignment.quality.sample_size, seed=_seed(assignment)),
+                sample=QualitySample(assignment.quality.sample_size, seed=sample_seed(assignment)),
                 primary_key_field=assignment.collection.primary_key_field,
                 vector_field=assignment.collection.vector_field,
                 max_text_chars=limit,
@@ -201,6 +244,8 @@ class BatchRun:
         return result
 
     def failed_result(self, reason: Reason, message: str) -> WorkerResult:
+        if self._import is not None:
+            return self._import.failed_result(reason, message)
         return self._result(Status.FAILED, reason, message, None)
 
     def _result(
@@ -226,33 +271,11 @@ class BatchRun:
             skipped={str(reason): count for reason, count in sorted(counts.skipped.items()) if count},
             truncated=counts.truncated,
         )
-        working_s = max(total_s - timings.model_load_ms / 1000.0, 1e-9)
-        result = WorkerResult(
-            status=status,
-            reason=reason,
-            message=message,
-            batch=BatchReference(
-                namespace=assignment.batch.namespace, plan=assignment.batch.plan, index=assignment.batch.index
-            ),
-            collection=assignment.collection.name,
-            records=records,
-            records_per_second=round(counts.upserted / working_s, 1),
-            timings=timings,
-            quality=quality,
-        )
+        result = batch_result(assignment, status, reason, message, records, timings, quality, total_s)
         if batch_sizes is not None:
             result.batch_sizes = batch_sizes
         if model is not None:
-            result.model = ModelReport(
-                name=model.name,
-                device=model.device,
-                backend=str(model.backend),
-                precision=model.precision,
-                max_seq_length=model.max_seq_length,
-                full_max_seq_length=model.full_max_seq_length,
-                dimension=model.dimension,
-                threads=available_cpus(),
-            )
+            result.model = model_report(model)
             if status is Status.SUCCEEDED:
                 result.recommendations = recommend(
                     BatchFacts(
@@ -275,11 +298,52 @@ class BatchRun:
         return result
 
 
+def model_report(model: EmbeddingModel) -> ModelReport:
+    """How ``model`` ran, for the result."""
+    return ModelReport(
+        name=model.name,
+        device=model.device,
+        backend=str(model.backend),
+        precision=model.precision,
+        max_seq_length=model.max_seq_length,
+        full_max_seq_length=model.full_max_seq_length,
+        dimension=model.dimension,
+        threads=available_cpus(),
+    )
+
+
+def batch_result(
+    assignment: WorkerAssignment,
+    status: Status,
+    reason: Reason,
+    message: str,
+    records: RecordCounts,
+    timings: Timings,
+    quality: QualityResult | None,
+    total_s: float,
+) -> WorkerResult:
+    """The result of a batch that took ``total_s``; its rate leaves the model's load out."""
+    working_s = max(total_s - timings.model_load_ms / 1000.0, 1e-9)
+    batch = assignment.batch
+    return WorkerResult(
+        status=status,
+        reason=reason,
+        message=message,
+        batch=BatchReference(namespace=batch.namespace, plan=batch.plan, index=batch.index),
+        collection=assignment.collection.name,
+        records=records,
+        records_per_second=round(records.upserted / working_s, 1),
+        timings=timings,
+        quality=quality,
+    )
+
+
 def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-def _seed(assignment: WorkerAssignment) -> str:
+def sample_seed(assignment: WorkerAssignment) -> str:
+    """The quality sample's seed: the same batch samples the same records when it runs again."""
     batch = assignment.batch
     return f"{batch.namespace}/{batch.plan}/{batch.index}"
 

@@ -20,7 +20,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from vector_operator.contract.assignment import InvalidAssignment, WorkerAssignment, load_assignment
 from vector_operator.contract.result import Reason, Status, WorkerResult
@@ -57,7 +57,7 @@ def _classify(error: BaseException) -> tuple[Reason, int]:
     from vector_operator.worker.model_loading import ModelNotAvailable
     from vector_operator.worker.text_building import InvalidTemplate
 
-    permanent: list[tuple[type[BaseException], Reason]] = [
+    permanent: Kinds = [
         (InvalidAssignment, Reason.INVALID_ASSIGNMENT),
         (InvalidTemplate, Reason.INVALID_ASSIGNMENT),
         (ModelNotAvailable, Reason.MODEL_NOT_AVAILABLE),
@@ -65,10 +65,19 @@ def _classify(error: BaseException) -> tuple[Reason, int]:
         (DimensionMismatch, Reason.COLLECTION_MISMATCH),
         (SourceMisconfigured, Reason.SOURCE_MISCONFIGURED),
     ]
-    retryable: list[tuple[type[BaseException], Reason]] = [
+    retryable: Kinds = [
         (SourceUnavailable, Reason.SOURCE_UNAVAILABLE),
         (MilvusUnavailable, Reason.MILVUS_UNAVAILABLE),
     ]
+    return classify(error, permanent, retryable)
+
+
+Kinds = list[tuple[type[BaseException], Reason]]
+
+
+def classify(error: BaseException, permanent: Kinds, retryable: Kinds) -> tuple[Reason, int]:
+    """The reason and exit code of ``error``: the first of its kinds among ``permanent`` (exit 2),
+    then ``retryable`` (exit 1); anything else is an internal error, which a retry may fix."""
     for kind, reason in permanent:
         if isinstance(error, kind):
             return reason, EXIT_PERMANENT
@@ -78,7 +87,12 @@ def _classify(error: BaseException) -> tuple[Reason, int]:
     return Reason.INTERNAL_ERROR, EXIT_RETRYABLE
 
 
-def _write_result(result: WorkerResult, environ: Mapping[str, str]) -> None:
+class TerminationResult(Protocol):
+    def to_termination_message(self) -> str: ...
+
+
+def write_result(result: TerminationResult, environ: Mapping[str, str]) -> None:
+    """Writes ``result`` to the pod's termination message and prints it as the last line."""
     message = result.to_termination_message()
     path = Path(environ.get(TERMINATION_MESSAGE_ENV) or DEFAULT_TERMINATION_MESSAGE_PATH)
     try:
@@ -96,7 +110,7 @@ def main(assignment_file: Path | None = None, environ: Mapping[str, str] | None 
         assignment = load_assignment(assignment_file, environ)
     except InvalidAssignment as error:
         log.error("%s", error)
-        _write_result(
+        write_result(
             WorkerResult(status=Status.FAILED, reason=Reason.INVALID_ASSIGNMENT, message=str(error)), environ
         )
         return EXIT_PERMANENT
@@ -138,7 +152,7 @@ def _run(assignment: WorkerAssignment, environ: Mapping[str, str]) -> int:
         result, code = _failed(run, assignment, outcome[0])
     result.message = redact(result.message)
     result.recommendations = [redact(text) for text in result.recommendations]
-    _write_result(result, environ)
+    write_result(result, environ)
     return code
 
 

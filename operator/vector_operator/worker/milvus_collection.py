@@ -184,11 +184,36 @@ class MilvusCollection:
 
     def count(self, filter_expression: str = "") -> int:
         """The exact number of live entities (a count(*) query, which excludes deleted rows)."""
-        rows = self._client.query(
-            self.name, filter=filter_expression, output_fields=["count(*)"], consistency_level=STRONG,
-            timeout=self._timeout,
-        )  # fmt: skip
+        try:
+            rows = self._client.query(
+                self.name, filter=filter_expression, output_fields=["count(*)"], consistency_level=STRONG,
+                timeout=self._timeout,
+            )  # fmt: skip
+        except MilvusException as error:
+            raise MilvusUnavailable(f"counting the entities of {self.name} failed: {error.message}") from None
         return int(rows[0]["count(*)"])
+
+    def entity_pages(self, fields: Sequence[str], page_size: int) -> Iterator[list[dict[str, Any]]]:
+        """Every entity's ``fields``, in key order, ``page_size`` at a time (Milvus's query
+        iterator: memory holds one page)."""
+        try:
+            iterator = self._client.query_iterator(
+                self.name, batch_size=page_size, filter="", output_fields=list(fields),
+                consistency_level=STRONG, timeout=self._timeout,
+            )  # fmt: skip
+        except MilvusException as error:
+            raise MilvusUnavailable(f"reading {self.name} failed: {error.message}") from None
+        try:
+            while True:
+                try:
+                    page: list[dict[str, Any]] = iterator.next()
+                except MilvusException as error:
+                    raise MilvusUnavailable(f"reading {self.name} failed: {error.message}") from None
+                if not page:
+                    return
+                yield page
+        finally:
+            iterator.close()
 
     def fetch_vectors(self, keys: Sequence[Key]) -> dict[Key, FloatArray]:
         """The stored vector of each of ``keys`` that exists."""
