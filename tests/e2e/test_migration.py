@@ -288,7 +288,13 @@ def test_in_place_upserts_into_the_serving_collection(
     alias = unique("inplace")
     apply(
         kubectl,
-        quickstart(source_db, alias, mode="InPlace", batching={"recordsPerJob": 100, "maxConcurrentJobs": 2}),
+        quickstart(
+            source_db,
+            alias,
+            mode="InPlace",
+            backup={"skip": True},
+            batching={"recordsPerJob": 100, "maxConcurrentJobs": 2},
+        ),
     )
     status = eventually("the plan succeeds", phase_is(kubectl, "Succeeded"))
     assert status["newPhysicalCollection"] == status["previousPhysicalCollection"] == f"{alias}__v1"
@@ -309,7 +315,11 @@ def test_in_place_upserts_into_the_serving_collection(
         ),
         timeout=60,
     )
-    plan = [d for d in quickstart(source_db, alias, mode="InPlace") if d["kind"] == "MigrationPlan"]
+    plan = [
+        d
+        for d in quickstart(source_db, alias, mode="InPlace", backup={"skip": True})
+        if d["kind"] == "MigrationPlan"
+    ]
     apply(kubectl, plan)
     progressing = eventually(
         "InPlace refuses",

@@ -16,7 +16,7 @@ from vector_operator.api.migrationplan import MigrationPlanSpec, MigrationPlanSt
 from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.contract.result import WorkerResult
 from vector_operator.migration import compact_ranges
-from vector_operator.migration.assignments import UnsupportedSource, batch_assignment
+from vector_operator.migration.assignments import batch_assignment
 from vector_operator.migration.batch_jobs import (
     MILVUS_CA_FILE,
     JobSettings,
@@ -152,14 +152,16 @@ def test_the_assignment_names_credentials_by_variable_and_carries_the_key_range(
         milvus_uri="http://m:1", physical="a__v2", key_range=(Decimal("1.50"), "abc"),
     )  # fmt: skip
     assert numeric["keyRange"] == {"start": {"numeric": "1.50"}, "end": "abc"}
-    files_plan = PLAN.model_copy(
-        update={"source": PLAN.source.model_copy(update={"sql": None, "files": object()})}
+    files = {"format": "JSONL", "path": "/data/a.jsonl", "idField": "id", "textFields": ["body"]}
+    files_plan = MigrationPlanSpec.model_validate(
+        PLAN.model_dump(by_alias=True, exclude_none=True) | {"source": {"files": files}}
     )
-    with pytest.raises(UnsupportedSource, match=r"use source\.sql"):
-        batch_assignment(
-            namespace="s", plan="p", index=0, plan_spec=files_plan, collection_spec=COLLECTION,
-            milvus_uri="http://m:1", physical="a__v2", key_range=(None, None),
-        )  # fmt: skip
+    records = batch_assignment(
+        namespace="s", plan="p", index=1, plan_spec=files_plan, collection_spec=COLLECTION,
+        milvus_uri="http://m:1", physical="a__v2", key_range=(500, 1000),
+    )  # fmt: skip
+    assert records["source"] == {"files": {**files, "keepsContentHash": False}}
+    assert records["keyRange"] == {"start": 500, "end": 1000}
 
 
 def test_the_job_is_restricted_owned_and_keeps_secrets_out_of_its_spec() -> None:

@@ -6,16 +6,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vector_operator.controller.context import OperatorContext
-from vector_operator.kube import jobs, plan_config, plan_history, policies, sync_workers, targets
+from vector_operator.kube import jobs, plan_config, plan_history, plans, policies, sync_workers, targets
 from vector_operator.kube.plans import StoredPlan
 from vector_operator.kube.secrets import SecretReader
 from vector_operator.migration.effects import (
     CreateChangeSlot,
     CreatePhysical,
+    CreatePlan,
     DeleteJobs,
     DropPhysical,
     Effect,
     LaunchJob,
+    LaunchTask,
     PinTarget,
     RecordExecution,
     RecordHistory,
@@ -58,8 +60,10 @@ def _apply_one(
             plan_config.pin_target(context.core, namespace, name, generation, spec)
         case CreatePhysical(physical, layout, owner):
             _milvus(context, endpoint).create(physical, layout, owner)
-        case LaunchJob(_, manifest):
+        case LaunchJob(_, manifest) | LaunchTask(_, manifest):
             jobs.create_job(context.batch, namespace, manifest)
+        case CreatePlan(manifest):
+            plans.create_plan(context.custom, namespace, manifest)
         case DeleteJobs(names):
             jobs.delete_jobs(context.batch, namespace, names)
         case SwingAlias(alias, to, expected):

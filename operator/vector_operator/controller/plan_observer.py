@@ -14,11 +14,14 @@ from typing import Any
 from vector_operator.api.migrationplan import MigrationPhase
 from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.collection.milvus_layout import layout_of
+from vector_operator.contract.result import Status
+from vector_operator.contract.tasks import TaskKind
 from vector_operator.controller.context import OperatorContext
 from vector_operator.kube import jobs, nodes, plan_config, plans, policies, sync_workers, targets
 from vector_operator.kube.secrets import SecretReader, SecretUnavailable
-from vector_operator.migration import job_sizing, schedule, sync_worker
-from vector_operator.migration.observation import MilvusView, PlanObservation, Probe, Problem
+from vector_operator.migration import job_sizing, plan_tasks, schedule, sync_worker
+from vector_operator.migration.batch_plan import BatchPlan
+from vector_operator.migration.observation import JobState, MilvusView, PlanObservation, Probe, Problem
 from vector_operator.milvus.collections import MilvusCollections
 from vector_operator.milvus.connection import MilvusEndpoint, MilvusUnavailable
 from vector_operator.milvus.endpoints import MilvusNotConfigured, endpoint_for
@@ -119,22 +122,40 @@ class _Gatherer:
         selector = (template.node_selector if template is not None else None) or {}
         self.found["schedulable_cpus"] = nodes.schedulable_cpus(self.context.core, selector)
 
+    def tasks(self) -> None:
+        identity = self.plan.identity
+        self.found["tasks"] = jobs.observe_tasks(
+            self.context.batch, self.context.core, self.namespace, identity.name, identity.uid, self.now
+        )
+
     def scan(self) -> None:
-        """The source's batches, when the ConfigMap does not hold them yet."""
+        """The source's batches, when the ConfigMap does not hold them yet: a scan of the table, or
+        the count of the plan's inventory Job (files and backups live where only Jobs reach)."""
         self.config()
         if self.found["batch_plan"] is not None:
             return
-        sql = self.plan.spec.source.sql
-        if sql is None:
-            message = "the controller plans SQL sources only for now: use source.sql"
-            raise Unobservable(Problem("UnsupportedSource", message, warning=False))
-        url = SecretReader(self.context.core, self.namespace)(sql.url_secret_ref)
         batching, status = self.plan.spec.batching, self.plan.status
         jobs_at_once = job_sizing.concurrency(batching, self.found.get("schedulable_cpus"))
         pace = job_sizing.pace(batching, job_sizing.measured_pace(status.throughput, self.found["siblings"]))
 
         def size(records: int) -> int:
             return job_sizing.records_per_job(batching, records, jobs_at_once, pace)
+
+        sql = self.plan.spec.source.sql
+        if sql is None:
+            self.target()
+            self.tasks()
+            inventory = self.found["tasks"].get(TaskKind.INVENTORY)
+            result = inventory.result if inventory is not None else None
+            if (
+                result is not None
+                and result.status is Status.SUCCEEDED
+                and inventory.state is JobState.COMPLETE
+            ):
+                counted = BatchPlan.of_records(result.records, size(result.records))
+                self.found.update(batch_plan=counted, scanned=True)
+            return
+        url = SecretReader(self.context.core, self.namespace)(sql.url_secret_ref)
 
         timeouts = self.context.settings.source_timeouts
         watermark = None
@@ -172,7 +193,12 @@ def _reads(gatherer: _Gatherer) -> list[Callable[[], object]]:
     if phase in (MigrationPhase.PENDING, MigrationPhase.PLANNING):
         return [g.siblings, g.nodes, g.scan]  # the Jobs' size depends on the other two
     if phase is MigrationPhase.PREPARING:
-        return [g.config, g.target, g.milvus, g.siblings]
+        backup = (
+            [g.tasks]
+            if plan_tasks.backup_wanted(spec) and not (status.backup and status.backup.completed_at)
+            else []
+        )
+        return [g.config, g.target, g.milvus, g.siblings, *backup]
     if phase in (MigrationPhase.GENERATING, MigrationPhase.PAUSED):
         return [g.config, g.spec, g.jobs, g.policies]
     if phase is MigrationPhase.VALIDATING:

@@ -1,13 +1,14 @@
-"""The plan's batch Jobs: observed with their pods (state, the worker's result from the last pod's
-termination message, the scheduler's word on a pod that cannot be placed), created (an existing
-Job of that name is adopted: it is ours by name and owner), deleted with their pods."""
+"""The plan's Jobs (its batches, and its one-off tasks: backup, inventory): observed with their
+pods (state, the worker's result from the last pod's termination message, the scheduler's word on
+a pod that cannot be placed), created (an existing Job of that name is adopted: it is ours by name
+and owner), deleted with their pods."""
 
 from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TypeVar, cast
 
 from kubernetes import client
 from kubernetes.client import V1DeleteOptions, V1Job
@@ -15,8 +16,17 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from vector_operator.contract.result import WorkerResult
-from vector_operator.migration.batch_jobs import BATCH_LABEL, PLAN_LABEL, ROUND_LABEL, plan_label_value
-from vector_operator.migration.observation import BatchJob, JobState
+from vector_operator.contract.tasks import TaskKind, TaskResult
+from vector_operator.migration.batch_jobs import (
+    BATCH_LABEL,
+    PLAN_LABEL,
+    ROUND_LABEL,
+    TASK_LABEL,
+    plan_label_value,
+)
+from vector_operator.migration.observation import BatchJob, JobState, TaskJob
+
+Result = TypeVar("Result", WorkerResult, TaskResult)
 
 UNSCHEDULABLE_AFTER_S = 30.0
 Json = dict[str, Any]
@@ -42,6 +52,11 @@ def job_state(job: Mapping[str, Any]) -> JobState:
 
 def termination_result(pods: Iterable[Json]) -> WorkerResult | None:
     """The worker result of the Job's last finished pod."""
+    return _last_result(pods, WorkerResult)
+
+
+def _last_result(pods: Iterable[Json], model: type[Result]) -> Result | None:
+    """The result document of the Job's last finished pod that holds one."""
     finished = []
     for pod in pods:
         for container in (pod.get("status") or {}).get("containerStatuses") or []:
@@ -50,7 +65,7 @@ def termination_result(pods: Iterable[Json]) -> WorkerResult | None:
                 finished.append((terminated.get("finishedAt") or "", terminated.get("message") or ""))
     for _, message in sorted(finished, reverse=True):
         try:
-            return WorkerResult.model_validate_json(message)
+            return model.model_validate_json(message)
         except ValidationError:
             continue
     return None
@@ -77,21 +92,12 @@ def observe_jobs(
     plan_uid: str,
     now: datetime.datetime,
 ) -> tuple[BatchJob, ...]:
-    selector = f"{PLAN_LABEL}={plan_label_value(plan)}"
-    jobs = raw_body(batch.list_namespaced_job(namespace, label_selector=selector, _preload_content=False))
-    pods = raw_body(core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False))
-    by_job: dict[str, list[Json]] = {}
-    for pod in pods["items"]:
-        if owner := (pod["metadata"].get("labels") or {}).get("job-name"):
-            by_job.setdefault(owner, []).append(pod)
     observed = []
-    for job in jobs["items"]:
-        metadata = job["metadata"]
-        if not any(ref.get("uid") == plan_uid for ref in metadata.get("ownerReferences") or []):
-            continue
-        labels, name = metadata.get("labels") or {}, metadata["name"]
+    for job, job_pods in _plan_jobs(
+        batch, core, namespace, f"{PLAN_LABEL}={plan_label_value(plan)},!{TASK_LABEL}", plan_uid
+    ):
+        labels, name = job["metadata"].get("labels") or {}, job["metadata"]["name"]
         state = job_state(job)
-        job_pods = by_job.get(name, [])
         observed.append(
             BatchJob(
                 name=name,
@@ -103,6 +109,49 @@ def observe_jobs(
             )
         )
     return tuple(observed)
+
+
+def _plan_jobs(
+    batch: client.BatchV1Api, core: client.CoreV1Api, namespace: str, selector: str, plan_uid: str
+) -> Iterator[tuple[Json, list[Json]]]:
+    """The plan's Jobs matching ``selector`` (owned by ``plan_uid``), each with its pods."""
+    jobs = raw_body(batch.list_namespaced_job(namespace, label_selector=selector, _preload_content=False))
+    pods = raw_body(core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False))
+    by_job: dict[str, list[Json]] = {}
+    for pod in pods["items"]:
+        if owner := (pod["metadata"].get("labels") or {}).get("job-name"):
+            by_job.setdefault(owner, []).append(pod)
+    for job in jobs["items"]:
+        metadata = job["metadata"]
+        if any(ref.get("uid") == plan_uid for ref in metadata.get("ownerReferences") or []):
+            yield job, by_job.get(metadata["name"], [])
+
+
+def observe_tasks(
+    batch: client.BatchV1Api,
+    core: client.CoreV1Api,
+    namespace: str,
+    plan: str,
+    plan_uid: str,
+    now: datetime.datetime,
+) -> dict[TaskKind, TaskJob]:
+    """The plan's task Jobs (backup, inventory), each with the result its last pod wrote."""
+    observed: dict[TaskKind, TaskJob] = {}
+    selector = f"{PLAN_LABEL}={plan_label_value(plan)},{TASK_LABEL}"
+    for job, job_pods in _plan_jobs(batch, core, namespace, selector, plan_uid):
+        label = (job["metadata"].get("labels") or {}).get(TASK_LABEL, "")
+        kind = next((kind for kind in TaskKind if kind.value.lower() == label), None)
+        if kind is None:
+            continue
+        state = job_state(job)
+        observed[kind] = TaskJob(
+            kind=kind,
+            name=job["metadata"]["name"],
+            state=state,
+            result=_last_result(job_pods, TaskResult) if state is not JobState.RUNNING else None,
+            unschedulable=unschedulable_message(job_pods, now) if state is JobState.RUNNING else None,
+        )
+    return observed
 
 
 def create_job(batch: client.BatchV1Api, namespace: str, manifest: Json) -> None:

@@ -67,6 +67,16 @@ def read_plan(custom: client.CustomObjectsApi, namespace: str, name: str) -> Jso
     return read_custom_object(custom, namespace, PLURAL, name)
 
 
+def create_plan(custom: client.CustomObjectsApi, namespace: str, manifest: Json) -> None:
+    """Creates a MigrationPlan; one of that name that exists already is kept (created by an earlier
+    try of the same step)."""
+    try:
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+
+
 def _plans(custom: client.CustomObjectsApi, namespace: str) -> Iterator[Json]:
     listed = cast(Json, custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))
     yield from listed.get("items", [])

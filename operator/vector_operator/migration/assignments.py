@@ -11,6 +11,7 @@ from vector_operator.collection.milvus_layout import layout_of
 from vector_operator.contract.assignment import (
     BatchIdentity,
     CollectionTarget,
+    FileSource,
     KeyRange,
     KeyValue,
     MilvusTarget,
@@ -21,10 +22,7 @@ from vector_operator.contract.assignment import (
     key_bound,
 )
 from vector_operator.migration.batch_jobs import MILVUS_CA_FILE, MILVUS_TOKEN_ENV, SOURCE_URL_ENV
-
-
-class UnsupportedSource(Exception):
-    """The plan's source cannot be run by the controller yet; the message says what to use."""
+from vector_operator.migration.storage_access import restore_files, s3_access
 
 
 def milvus_target(collection: VectorCollectionSpec, uri: str) -> MilvusTarget:
@@ -63,6 +61,19 @@ def sql_source(plan_spec: MigrationPlanSpec, sql: SqlTable) -> SqlSource:
     )
 
 
+def plan_source(plan_spec: MigrationPlanSpec, collection_spec: VectorCollectionSpec) -> Source:
+    """The plan's source as a worker reads it: a table, files (on a claim or S3), or a backup's
+    Parquet files with their vectors."""
+    sql, files, backup = plan_spec.source.sql, plan_spec.source.files, plan_spec.source.backup
+    if sql is not None:
+        return Source(sql=sql_source(plan_spec, sql))
+    if files is not None:
+        shape = files.model_dump(exclude={"s3", "persistent_volume_claim"}, exclude_none=True)
+        return Source(files=FileSource(s3=s3_access(files.s3), **shape))
+    assert backup is not None  # the API admits exactly one of the three
+    return Source(files=restore_files(backup, collection_spec))
+
+
 def batch_assignment(
     *,
     namespace: str,
@@ -75,18 +86,12 @@ def batch_assignment(
     key_range: tuple[KeyValue | None, KeyValue | None],
     start_batch_size: int | None = None,
 ) -> dict[str, Any]:
-    sql = plan_spec.source.sql
-    if sql is None:
-        raise UnsupportedSource(
-            "the MigrationPlan controller plans SQL sources only for now: use source.sql"
-            " (files sources run through `vector-operator worker` directly)"
-        )
     start, end = key_range
     assignment = WorkerAssignment(
         batch=BatchIdentity(namespace=namespace, plan=plan, index=index),
         milvus=milvus_target(collection_spec, milvus_uri),
         collection=collection_target(collection_spec, physical),
-        source=Source(sql=sql_source(plan_spec, sql)),
+        source=plan_source(plan_spec, collection_spec),
         key_range=KeyRange(
             start=None if start is None else key_bound(start), end=None if end is None else key_bound(end)
         ),

@@ -19,6 +19,7 @@ MAX_NAME = 63
 PLAN_LABEL = "vectors.aios.dev/plan"
 BATCH_LABEL = "vectors.aios.dev/batch"
 ROUND_LABEL = "vectors.aios.dev/round"
+TASK_LABEL = "vectors.aios.dev/task"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "vector-operator"
 ASSIGNMENT_ENV = "VO_ASSIGNMENT"
@@ -37,7 +38,12 @@ def job_name(plan: str, index: int, round_: int = 0) -> str:
     """`<plan>-<index>` (`<plan>-<index>-r<round>` for a retry round); a plan name too long for
     that is cut and made unique with a hash, so the name stays a valid label value (63 characters)
     and never collides."""
-    suffix = f"-{index}" if round_ == 0 else f"-{index}-r{round_}"
+    return bounded_name(plan, f"-{index}" if round_ == 0 else f"-{index}-r{round_}")
+
+
+def bounded_name(plan: str, suffix: str) -> str:
+    """``plan + suffix``, the plan's part cut and made unique with a hash when that would pass 63
+    characters (a valid label value)."""
     if len(plan) + len(suffix) <= MAX_NAME:
         return plan + suffix
     digest = hashlib.sha256(plan.encode()).hexdigest()[:8]
@@ -64,6 +70,15 @@ IMAGE_USER = 10001
 
 
 @dataclass(frozen=True)
+class ClaimMount:
+    """A PersistentVolumeClaim mounted into the worker container."""
+
+    claim: str
+    mount_path: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
 class JobSettings:
     image: str  # the admitted image: the plan's choice when the installation allows it
     command: tuple[str, ...]
@@ -72,6 +87,7 @@ class JobSettings:
     ttl_after_finished_s: int = 24 * 3600
     milvus_ca: SecretKeyReference | None = None  # mounted at MILVUS_CA_FILE
     service_account: str | None = None  # admitted against the installation's allow-list before
+    claims: tuple[ClaimMount, ...] = ()  # the files' or the backup's volume
 
 
 def worker_container(
@@ -111,9 +127,19 @@ def worker_container(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
-    if settings.milvus_ca is not None:
-        container["volumeMounts"] = [{"name": MILVUS_CA_VOLUME, "mountPath": MILVUS_CA_DIR, "readOnly": True}]
+    mounts = [{"name": MILVUS_CA_VOLUME, "mountPath": MILVUS_CA_DIR, "readOnly": True}]
+    mounts = mounts if settings.milvus_ca is not None else []
+    mounts += [
+        {"name": _claim_volume(number), "mountPath": claim.mount_path, "readOnly": claim.read_only}
+        for number, claim in enumerate(settings.claims)
+    ]
+    if mounts:
+        container["volumeMounts"] = mounts
     return container
+
+
+def _claim_volume(number: int) -> str:
+    return f"data-{number}"
 
 
 def worker_pod_spec(
@@ -135,11 +161,18 @@ def worker_pod_spec(
     }
     if settings.service_account:
         pod_spec["serviceAccountName"] = settings.service_account
+    volumes: list[dict[str, Any]] = []
     if settings.milvus_ca is not None:
         items = [{"key": settings.milvus_ca.key, "path": "ca.crt"}]
-        pod_spec["volumes"] = [
+        volumes.append(
             {"name": MILVUS_CA_VOLUME, "secret": {"secretName": settings.milvus_ca.name, "items": items}}
-        ]
+        )
+    volumes += [
+        {"name": _claim_volume(number), "persistentVolumeClaim": {"claimName": claim.claim}}
+        for number, claim in enumerate(settings.claims)
+    ]
+    if volumes:
+        pod_spec["volumes"] = volumes
     if overrides is None:
         return pod_spec
     if overrides.resources is not None:
@@ -153,6 +186,39 @@ def worker_pod_spec(
     return pod_spec
 
 
+def plan_job(
+    *,
+    name: str,
+    plan: str,
+    plan_uid: str,
+    labels: dict[str, str],
+    container: dict[str, Any],
+    settings: JobSettings,
+    overrides: PodTemplateOverrides | None,
+) -> dict[str, Any]:
+    """A Job owned by the plan running ``container``."""
+    labels = {MANAGED_BY_LABEL: MANAGED_BY, PLAN_LABEL: plan_label_value(plan), **labels}
+    owner = {"apiVersion": API_VERSION, "kind": "MigrationPlan", "name": plan, "uid": plan_uid}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "labels": labels,
+            "ownerReferences": [{**owner, "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": {
+            "backoffLimit": settings.backoff_limit,
+            "activeDeadlineSeconds": settings.active_deadline_s,
+            "ttlSecondsAfterFinished": settings.ttl_after_finished_s,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": worker_pod_spec(container, settings, overrides),
+            },
+        },
+    }
+
+
 def batch_job(
     *,
     plan: str,
@@ -164,28 +230,12 @@ def batch_job(
     settings: JobSettings,
     overrides: PodTemplateOverrides | None,
 ) -> dict[str, Any]:
-    labels = {
-        MANAGED_BY_LABEL: MANAGED_BY,
-        PLAN_LABEL: plan_label_value(plan),
-        BATCH_LABEL: str(index),
-        ROUND_LABEL: str(round_),
-    }
-    owner = {"apiVersion": API_VERSION, "kind": "MigrationPlan", "name": plan, "uid": plan_uid}
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": job_name(plan, index, round_),
-            "labels": labels,
-            "ownerReferences": [{**owner, "controller": True, "blockOwnerDeletion": True}],
-        },
-        "spec": {
-            "backoffLimit": settings.backoff_limit,
-            "activeDeadlineSeconds": settings.active_deadline_s,
-            "ttlSecondsAfterFinished": settings.ttl_after_finished_s,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": worker_pod_spec(worker_container(assignment, secrets, settings), settings, overrides),
-            },
-        },
-    }
+    return plan_job(
+        name=job_name(plan, index, round_),
+        plan=plan,
+        plan_uid=plan_uid,
+        labels={BATCH_LABEL: str(index), ROUND_LABEL: str(round_)},
+        container=worker_container(assignment, secrets, settings),
+        settings=settings,
+        overrides=overrides,
+    )

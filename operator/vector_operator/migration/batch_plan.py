@@ -45,6 +45,15 @@ class BatchPlan:
     watermark: Watermark | None = None
     """The sync's change column at its maximum before the scan: the catch-up starts from it."""
 
+    @classmethod
+    def of_records(cls, records: int, per_batch: int) -> BatchPlan:
+        """Ranges of ``per_batch`` record numbers over ``records`` records (files, backups)."""
+        return cls(
+            records_total=records,
+            records_per_batch=per_batch,
+            starts=tuple(range(per_batch, records, per_batch)),
+        )
+
     @property
     def batches(self) -> int:
         return 0 if self.records_total == 0 else len(self.starts) + 1

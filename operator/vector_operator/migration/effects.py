@@ -13,6 +13,7 @@ from vector_operator.api.rollbackpolicy import Execution
 from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.collection.milvus_layout import CollectionLayout
 from vector_operator.collection.ownership import Owner
+from vector_operator.contract.tasks import TaskKind
 from vector_operator.migration.batch_plan import BatchPlan
 from vector_operator.migration.history import BatchRecord
 
@@ -46,6 +47,21 @@ class LaunchJob:
     """Create one batch's Job (an existing one of that name is adopted)."""
 
     index: int
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LaunchTask:
+    """Create the plan's Job of one task (backup, inventory); an existing one is adopted."""
+
+    kind: TaskKind
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CreatePlan:
+    """Create a MigrationPlan (a restore of this plan's backup); an existing one is kept."""
+
     manifest: dict[str, Any]
 
 
@@ -125,6 +141,8 @@ Effect = (
     | PinTarget
     | CreatePhysical
     | LaunchJob
+    | LaunchTask
+    | CreatePlan
     | DeleteJobs
     | SwingAlias
     | UpdateTarget

@@ -6,12 +6,16 @@ need it any more)."""
 from __future__ import annotations
 
 from vector_operator.api.migrationplan import MigrationPhase, MigrationProgress, PostCutoverFigures
-from vector_operator.api.rollbackpolicy import RollbackAction
 from vector_operator.migration import schedule, target_lock
 from vector_operator.migration.effects import DropPhysical
 from vector_operator.migration.progress import count_null_keys
 from vector_operator.migration.step import Step
-from vector_operator.rollback.execution import MANUAL, ROLLBACK_REQUESTED, start_rollback
+from vector_operator.rollback.execution import (
+    MANUAL,
+    ROLLBACK_REQUESTED,
+    manual_rollback_actions,
+    start_rollback,
+)
 from vector_operator.rollback.guard import POST_CUTOVER, guard
 from vector_operator.rollback.triggers import Firing
 
@@ -24,7 +28,7 @@ def finished(step: Step) -> None:
         start_rollback(
             step,
             Firing(MANUAL, ROLLBACK_REQUESTED, MANUAL, 0.0, 0.0),
-            [RollbackAction.REVERT_ALIAS],
+            manual_rollback_actions(spec),
             POST_CUTOVER,
         )
     elif status.phase is MigrationPhase.SUCCEEDED:

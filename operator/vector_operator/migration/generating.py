@@ -7,7 +7,6 @@ from pydantic import ValidationError
 
 from vector_operator.api.migrationplan import MigrationPhase
 from vector_operator.migration import admission, compact_ranges, job_sizing
-from vector_operator.migration.assignments import UnsupportedSource
 from vector_operator.migration.batch_plan import BatchPlan
 from vector_operator.migration.batch_results import BatchesSeen, take_in_finished_jobs
 from vector_operator.migration.effects import DeleteJobs, LaunchJob
@@ -156,7 +155,7 @@ def _launch(step: Step, plan: BatchPlan, seen: BatchesSeen) -> int | None:
     for index in chosen:
         try:
             manifest = batch_manifest(step.obs, status, plan, index, spec, milvus_uri)
-        except (UnsupportedSource, ValidationError) as error:
+        except ValidationError as error:
             step.blocked(Problem("InvalidAssignment", f"cannot build batch {index}'s Job: {error}"))
             return None
         step.effect(LaunchJob(index, manifest))

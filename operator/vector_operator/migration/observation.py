@@ -22,6 +22,7 @@ from vector_operator.api.vectorcollection import VectorCollectionSpec
 from vector_operator.collection.ownership import Owner
 from vector_operator.contract.result import WorkerResult
 from vector_operator.contract.sync import SyncState
+from vector_operator.contract.tasks import TaskKind, TaskResult
 from vector_operator.migration.batch_plan import BatchPlan
 
 
@@ -111,6 +112,17 @@ class BatchJob:
 
 
 @dataclass(frozen=True)
+class TaskJob:
+    """One of the plan's one-off task Jobs (backup, inventory), with the result its pod wrote."""
+
+    kind: TaskKind
+    name: str
+    state: JobState
+    result: TaskResult | None = None
+    unschedulable: str | None = None
+
+
+@dataclass(frozen=True)
 class SyncView:
     """The sync worker as the step finds it: its Deployment, and the state its passes left in the
     physical collection (None before its first pass, or a state of another plan's worker)."""
@@ -155,11 +167,19 @@ class Installation:
 
     @property
     def sync_command(self) -> tuple[str, ...]:
-        """The sync worker's command: the worker command with its subcommand ``worker`` replaced
-        by ``sync`` (same image, same entry point)."""
+        """The sync worker's command (same image, same entry point)."""
+        return self._subcommand("sync")
+
+    @property
+    def task_command(self) -> tuple[str, ...]:
+        """The command of a plan's one-off tasks (backup, inventory)."""
+        return self._subcommand("task")
+
+    def _subcommand(self, name: str) -> tuple[str, ...]:
+        """The worker command with its subcommand ``worker`` replaced by ``name``."""
         if self.worker_command and self.worker_command[-1] == "worker":
-            return (*self.worker_command[:-1], "sync")
-        return (*self.worker_command, "sync")
+            return (*self.worker_command[:-1], name)
+        return (*self.worker_command, name)
 
 
 @dataclass(frozen=True)
@@ -179,6 +199,7 @@ class PlanObservation:
     policies: tuple[GuardingPolicy, ...] = ()
     siblings: tuple[SiblingPlan, ...] = ()
     sync: SyncView | None = None
+    tasks: Mapping[TaskKind, TaskJob] = field(default_factory=dict)
     schedulable_cpus: float | None = None
     """The allocatable CPUs of the Ready nodes a worker pod may run on; None when unknown."""
 

@@ -1,6 +1,6 @@
 """Pending and Planning: refuse what the installation does not allow, take the batches the source
-scan found (a source with nothing to migrate ends here, and the alias stays), wait for approval
-and for the target to be free."""
+scan (or, for files and backups, the inventory Job) found (a source with nothing to migrate ends
+here, and the alias stays), wait for approval and for the target to be free."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from vector_operator.contract.sync import slot_name
 from vector_operator.migration import admission, job_sizing, sync_worker, target_lock
 from vector_operator.migration.batch_plan import BatchPlan
 from vector_operator.migration.effects import CreateChangeSlot, StoreBatchPlan
+from vector_operator.migration.plan_tasks import take_inventory
 from vector_operator.migration.progress import count_null_keys, progress_of, summary
 from vector_operator.migration.step import Step
 
@@ -62,7 +63,9 @@ def planning(step: Step) -> None:
         step.blocked(refused)
         return
     plan = step.obs.batch_plan
-    assert plan is not None  # the observer reports a source it could not plan as a problem
+    if plan is None:  # files or a backup: a Job counts them (the operator cannot read them)
+        take_inventory(step)
+        return
     if not _take_batches(step, plan):
         return
     manual = step.spec.approval is Approval.MANUAL

@@ -1,6 +1,8 @@
 """Preparing: the target must be Ready, owned by the plan's VectorCollection and free of other
-plans; the plan records what it rolls back to, pins the target's spec, names its new physical
-collection (written before it is created, so a restart never creates a second), creates it."""
+plans; the serving collection is backed up first when the plan asks (nothing else happens until
+the backup is done, and a failed backup fails the plan with nothing changed); the plan records
+what it rolls back to, pins the target's spec, names its new physical collection (written before
+it is created, so a restart never creates a second), creates it."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from vector_operator.collection.physical_names import next_physical_name
 from vector_operator.migration import admission, target_lock
 from vector_operator.migration.effects import CreatePhysical, PinTarget
 from vector_operator.migration.observation import Problem
+from vector_operator.migration.plan_tasks import backed_up
 from vector_operator.migration.step import Step
 
 
@@ -55,6 +58,11 @@ def _readiness(step: Step) -> Problem | None:
     return admission.refusal(step.spec, step.obs.installation) or target_lock.busy(step.obs)
 
 
+def _milvus_uri(step: Step) -> str | None:
+    spec = step.obs.collection_spec
+    return (spec.milvus.uri if spec is not None else None) or step.obs.installation.default_milvus_uri
+
+
 def preparing(step: Step) -> None:
     if (problem := _readiness(step)) is not None:
         step.blocked(problem)
@@ -63,6 +71,10 @@ def preparing(step: Step) -> None:
     assert target is not None
     assert milvus is not None
     alias = target.spec.collection_name
+    serving = milvus.alias_target
+    assert serving is not None  # _readiness waits for the alias
+    if not backed_up(step, status.previous_physical_collection or serving, _milvus_uri(step)):
+        return
     status.previous_physical_collection = status.previous_physical_collection or milvus.alias_target
     if step.spec.mode is MigrationMode.IN_PLACE:
         status.new_physical_collection = status.previous_physical_collection

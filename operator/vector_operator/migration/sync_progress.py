@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from vector_operator.api.migration_sync import SyncStatus
-from vector_operator.migration.assignments import UnsupportedSource
 from vector_operator.migration.effects import RunSyncWorker
 from vector_operator.migration.job_launch import sync_manifest
 from vector_operator.migration.observation import Problem
@@ -43,7 +42,7 @@ def run_worker(step: Step, replicas: int = 1) -> bool:
         return False
     try:
         manifest = sync_manifest(step.obs, status, spec, milvus_uri, replicas)
-    except (UnsupportedSource, ValidationError) as error:
+    except ValidationError as error:
         step.blocked(Problem("InvalidAssignment", f"cannot build the sync worker: {error}"))
         return False
     view = step.obs.sync

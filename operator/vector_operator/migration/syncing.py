@@ -7,13 +7,17 @@ before it swung, so stopping here leaves no gap) or the spec turns it off (mode 
 from __future__ import annotations
 
 from vector_operator.api.migrationplan import MigrationPhase
-from vector_operator.api.rollbackpolicy import RollbackAction
 from vector_operator.migration import schedule
 from vector_operator.migration.finished import after_cutover
 from vector_operator.migration.step import Step
 from vector_operator.migration.sync_progress import lag_problem, read_sync, run_worker
 from vector_operator.migration.sync_worker import continuous
-from vector_operator.rollback.execution import MANUAL, ROLLBACK_REQUESTED, start_rollback
+from vector_operator.rollback.execution import (
+    MANUAL,
+    ROLLBACK_REQUESTED,
+    manual_rollback_actions,
+    start_rollback,
+)
 from vector_operator.rollback.guard import POST_CUTOVER, SYNCING, guard
 from vector_operator.rollback.triggers import Firing
 
@@ -51,7 +55,7 @@ def syncing(step: Step) -> None:
         return
     if schedule.manual_rollback_requested(step.spec, status):
         firing = Firing(MANUAL, ROLLBACK_REQUESTED, MANUAL, 0.0, 0.0)
-        start_rollback(step, firing, [RollbackAction.REVERT_ALIAS], POST_CUTOVER)
+        start_rollback(step, firing, manual_rollback_actions(step.spec), POST_CUTOVER)
         return
     if after_cutover(step):
         return

@@ -36,6 +36,9 @@ def _problems(step: Step, entities: int, done: int) -> list[str]:
     problems = []
     if step.spec.mode is MigrationMode.BLUE_GREEN and entities != done:
         problems.append(f"{physical} holds {entities} entities, but the batches wrote {done}")
+    rows = progress_of(step.status).records_total or 0
+    if step.spec.source.backup is not None and entities != rows:
+        problems.append(f"{physical} holds {entities} entities, but the backup has {rows} rows")
     mean = quality.coherence.mean if quality.coherence is not None else None
     critical = thresholds.coherence.critical
     if mean is not None and critical is not None and mean < critical:

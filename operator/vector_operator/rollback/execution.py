@@ -7,7 +7,13 @@ whose effect landed but whose record did not is found done, and recorded, on the
 
 from __future__ import annotations
 
-from vector_operator.api.migrationplan import MigrationPhase, OperatorPause, PlanRollback
+from vector_operator.api.migrationplan import (
+    MigrationMode,
+    MigrationPhase,
+    MigrationPlanSpec,
+    OperatorPause,
+    PlanRollback,
+)
 from vector_operator.api.rollbackpolicy import (
     ActionStep,
     Execution,
@@ -17,6 +23,7 @@ from vector_operator.api.rollbackpolicy import (
     TriggerMetric,
 )
 from vector_operator.migration.effects import (
+    CreatePlan,
     DeleteJobs,
     DropPhysical,
     Effect,
@@ -25,6 +32,7 @@ from vector_operator.migration.effects import (
     UpdateTarget,
 )
 from vector_operator.migration.observation import JobState
+from vector_operator.migration.restore_plan import restore_plan
 from vector_operator.migration.step import Step
 from vector_operator.rollback.triggers import Firing
 
@@ -32,6 +40,18 @@ MANUAL = "manual"
 ABORT_REQUESTED = "spec.abort: true"
 ROLLBACK_REQUESTED = "spec.rollback: true"
 Outcome = tuple[StepResult, str, list[Effect]]
+
+
+def manual_rollback_actions(spec: MigrationPlanSpec) -> list[RollbackAction]:
+    """What spec.rollback: true does: an InPlace plan with a backup restores it (there is no other
+    collection to point the alias back at); any other plan points the alias back."""
+    if (
+        spec.mode is MigrationMode.IN_PLACE
+        and spec.backup is not None
+        and spec.backup.destination is not None
+    ):
+        return [RollbackAction.RESTORE_BACKUP]
+    return [RollbackAction.REVERT_ALIAS]
 
 
 def start_rollback(step: Step, firing: Firing, actions: list[RollbackAction], phase: str) -> None:
@@ -52,6 +72,8 @@ def start_rollback(step: Step, firing: Firing, actions: list[RollbackAction], ph
         message = (
             "abort requested (spec.abort: true): stopping the Jobs, dropping the collection being filled"
         )
+    elif manual and actions == [RollbackAction.RESTORE_BACKUP]:
+        message = "rollback requested (spec.rollback: true): restoring the backup taken before the plan"
     elif manual:
         message = "rollback requested (spec.rollback: true): pointing the alias back"
     else:
@@ -95,7 +117,23 @@ def _run(action: RollbackAction, step: Step, record: PlanRollback) -> Outcome:
         )
     if action is RollbackAction.REVERT_ALIAS:
         return _revert(step, record)
+    if action is RollbackAction.RESTORE_BACKUP:
+        return _restore(step)
     return _drop_partial(step)
+
+
+def _restore(step: Step) -> Outcome:
+    backup = step.status.backup
+    manifest = restore_plan(step.obs.plan, step.spec, backup) if backup is not None else None
+    if manifest is None or backup is None:
+        return StepResult.SKIPPED, "this plan made no backup (spec.backup) to restore", []
+    name = manifest["metadata"]["name"]
+    return (
+        StepResult.SUCCEEDED,
+        f"created MigrationPlan {name}: it restores {backup.rows} rows from {backup.location}"
+        f" (checksum {backup.checksum}) into a new collection and swings the alias to it",
+        [CreatePlan(manifest)],
+    )
 
 
 def _revert(step: Step, record: PlanRollback) -> Outcome:
