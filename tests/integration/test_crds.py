@@ -82,8 +82,11 @@ def test_every_example_applies_and_kubectl_get_vectors_lists_all_three_kinds(
         "migrationplan.vectors.aios.dev/nodes-backfill",
         "migrationplan.vectors.aios.dev/patterns-backfill",
         "migrationplan.vectors.aios.dev/articles-backfill",
+        "migrationplan.vectors.aios.dev/articles-reembed",
+        "migrationplan.vectors.aios.dev/articles-adopt",
         "rollbackpolicy.vectors.aios.dev/search-guard",
         "rollbackpolicy.vectors.aios.dev/articles-guard",
+        "rollbackpolicy.vectors.aios.dev/articles-reembed-guard",
     }
     # What the API server stored parses into the models, and holds the example's spec unchanged
     # (plus defaults).

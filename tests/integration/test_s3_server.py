@@ -85,7 +85,10 @@ def _listening_addresses(pid: int) -> set[str]:
     """host:port of every TCP socket the process listens on (from /proc, as `ss -ltnp` does)."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd)
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:  # closed since the directory was listed
+            continue
         if target.startswith("socket:["):
             inodes.add(target[len("socket:[") : -1])
     addresses = set()

@@ -35,6 +35,7 @@ from vector_operator.migration.effects import (
 )
 from vector_operator.migration.observation import SyncView
 from vector_operator.migration.schedule import needs_timer
+from vector_operator.migration.sync_progress import WORKER_START_GRACE_S
 from vector_operator.migration.sync_worker import TEMPLATE_HASH_ANNOTATION, deployment_name, needs_sync
 
 V1, V2 = f"{ALIAS}__v1", f"{ALIAS}__v2"
@@ -141,11 +142,37 @@ def test_failing_passes_and_a_worker_that_does_not_run_block_the_cutover_with_th
     assert "connection refused" in condition(blocked, "InSync").message
     assert "SourceUnavailable" in reasons(blocked)
 
-    crashing = view(None, available=False, worker_message="CrashLoopBackOff (last exit code 2)")
+    crashing = view(
+        None,
+        available=False,
+        worker_message="CrashLoopBackOff (last exit code 2)",
+        worker_failing=True,
+        worker_since=NOW - datetime.timedelta(seconds=5),
+    )
     down = step(cutting(), sync_spec(), milvus=milvus_view(V1), sync=crashing)
     assert condition(down, "InSync").reason == "SyncWorkerUnavailable"
     assert "CrashLoopBackOff" in condition(down, "InSync").message
     assert not any(isinstance(e, SwingAlias) for e in down.effects)
+
+
+def test_a_worker_that_is_starting_is_waited_for_without_a_warning_until_its_grace_ends() -> None:
+    def starting(seconds: float) -> SyncView:
+        return view(
+            None,
+            available=False,
+            worker_message="its pod is Pending (not scheduled or not started yet)",
+            worker_since=NOW - datetime.timedelta(seconds=seconds),
+        )
+
+    young = step(cutting(), sync_spec(), milvus=milvus_view(V1), sync=starting(3))
+    assert condition(young, "InSync").reason == "CatchingUp"
+    assert "is starting" in condition(young, "InSync").message
+    assert condition(young, "Progressing").reason == "CatchingUp"
+    assert "SyncWorkerUnavailable" not in reasons(young)
+    stuck = step(cutting(), sync_spec(), milvus=milvus_view(V1), sync=starting(WORKER_START_GRACE_S + 1))
+    assert condition(stuck, "InSync").reason == "SyncWorkerUnavailable"
+    assert "Pending" in condition(stuck, "InSync").message
+    assert "SyncWorkerUnavailable" in reasons(stuck)
 
 
 def test_catch_up_false_swings_at_once_and_files_sources_have_no_sync() -> None:

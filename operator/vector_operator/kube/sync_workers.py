@@ -4,6 +4,7 @@ deleted with it (foreground propagation), so a stopped sync has no process left.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from kubernetes import client
@@ -18,8 +19,13 @@ from vector_operator.migration.sync_worker import COMPONENT, COMPONENT_LABEL, TE
 Json = dict[str, Any]
 
 
-def _pod_message(core: client.CoreV1Api, namespace: str, labels: Json) -> str | None:
-    """What the worker's pod waits on (CrashLoopBackOff: its last exit; an image it cannot pull)."""
+STARTING = ("ContainerCreating", "PodInitializing")
+"""Waiting reasons of a pod that is on its way up, not failing."""
+
+
+def _pod_message(core: client.CoreV1Api, namespace: str, labels: Json) -> tuple[str | None, bool]:
+    """What the worker's pod waits on (CrashLoopBackOff: its last exit; an image it cannot pull),
+    and whether that is a failure rather than a start."""
     selector = ",".join(f"{key}={value}" for key, value in labels.items())
     pods = raw_body(core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False))
     for pod in pods.get("items") or []:
@@ -28,10 +34,11 @@ def _pod_message(core: client.CoreV1Api, namespace: str, labels: Json) -> str | 
             last = (container.get("lastState") or {}).get("terminated") or {}
             if waiting.get("reason"):
                 exit_code = f" (last exit code {last['exitCode']})" if "exitCode" in last else ""
-                return f"{waiting['reason']}{exit_code}: {waiting.get('message') or ''}".strip(": ")[:512]
+                message = f"{waiting['reason']}{exit_code}: {waiting.get('message') or ''}".strip(": ")[:512]
+                return message, waiting["reason"] not in STARTING
         if (pod.get("status") or {}).get("phase") == "Pending":
-            return "its pod is Pending (not scheduled or not started yet)"
-    return None
+            return "its pod is Pending (not scheduled or not started yet)", False
+    return None, False
 
 
 def observe(apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str, name: str) -> SyncView:
@@ -44,10 +51,11 @@ def observe(apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str, name
     replicas = int((deployment.get("spec") or {}).get("replicas") or 0)
     annotations = deployment["metadata"].get("annotations") or {}
     available = int((deployment.get("status") or {}).get("availableReplicas") or 0) >= max(replicas, 1)
-    message = None
+    message, failing = None, False
     if replicas and not available:
         labels = {PLAN_LABEL: deployment["metadata"]["labels"][PLAN_LABEL], COMPONENT_LABEL: COMPONENT}
-        message = _pod_message(core, namespace, labels)
+        message, failing = _pod_message(core, namespace, labels)
+    created = deployment["metadata"].get("creationTimestamp")
     return SyncView(
         state=None,
         worker_exists=True,
@@ -55,6 +63,8 @@ def observe(apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str, name
         worker_template_hash=annotations.get(TEMPLATE_HASH_ANNOTATION),
         worker_available=available,
         worker_message=message,
+        worker_failing=failing,
+        worker_since=datetime.datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None,
     )
 
 

@@ -133,6 +133,8 @@ class SyncView:
     worker_template_hash: str | None = None  # the pod template the operator last gave it
     worker_available: bool = False
     worker_message: str | None = None  # why its pod does not run, when Kubernetes says
+    worker_failing: bool = False  # its pod waits on a failure (CrashLoopBackOff, an image pull ...)
+    worker_since: datetime.datetime | None = None  # when its Deployment was created
 
 
 @dataclass(frozen=True)

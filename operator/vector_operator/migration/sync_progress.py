@@ -16,6 +16,9 @@ from vector_operator.migration.step import Step
 from vector_operator.migration.sync_worker import TEMPLATE_HASH_ANNOTATION, deployment_name, max_lag_s
 
 WORKER_DOWN = "SyncWorkerUnavailable"
+WORKER_START_GRACE_S = 120.0
+"""How long a new worker's pod may take to start (scheduling, the image, the model) before the
+sync reports it unavailable; a pod that fails (CrashLoopBackOff ...) is reported at once."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,9 @@ def lag_problem(step: Step, reading: SyncReading) -> tuple[str, str]:
     if reading.error is not None:
         return reading.error_reason or "SyncFailing", f"the sync worker's passes fail: {reading.error}"
     if view is not None and view.worker_exists and not view.worker_available:
+        age = (step.obs.now - view.worker_since).total_seconds() if view.worker_since else None
+        if not view.worker_failing and age is not None and age < WORKER_START_GRACE_S:
+            return "CatchingUp", f"the sync worker {deployment_name(step.obs.plan.name)} is starting"
         why = f": {view.worker_message}" if view.worker_message else ""
         return WORKER_DOWN, f"the sync worker {deployment_name(step.obs.plan.name)} is not running{why}"
     if reading.lag_s is None:
