@@ -31,7 +31,7 @@ from vector_operator.contract.assignment import KeyRange, S3Access
 from vector_operator.contract.content_hash import CONTENT_HASH_FIELD
 from vector_operator.contract.field_values import Column, parse_field_value
 from vector_operator.sources import SourceMisconfigured, SourceUnavailable
-from vector_operator.sources.object_store import S3_SCHEME, glob_files, open_store
+from vector_operator.sources.object_store import S3_SCHEME, as_written, glob_files, open_store
 from vector_operator.sources.records import SourceRow, milvus_key
 from vector_operator.sources.vector_column import NotVectors, column_vectors
 
@@ -96,10 +96,6 @@ class FileRecordsSource:
 
     # -- where the files are ----------------------------------------------------------------
 
-    def _shown(self, file: str) -> str:
-        """``file`` as the user wrote its path (s3://bucket/key for an object)."""
-        return S3_SCHEME + file if self._path.startswith(S3_SCHEME) else file
-
     def _scrubbed(self, message: object) -> str:
         """``message`` without the S3 credentials, should a library ever quote them."""
         text = str(message)
@@ -148,12 +144,14 @@ class FileRecordsSource:
                 number = yield from self._file_pages(filesystem, file, number)
             except NotVectors as error:
                 raise SourceMisconfigured(
-                    f"{self._shown(file)}: column {self._vector_field} cannot be vectors: {error}"
+                    f"{as_written(self._path, file)}: column {self._vector_field} cannot be vectors: {error}"
                 ) from None
             except _REFUSED as error:
-                raise SourceMisconfigured(f"{self._shown(file)}: {self._scrubbed(error)}") from None
+                raise SourceMisconfigured(
+                    f"{as_written(self._path, file)}: {self._scrubbed(error)}"
+                ) from None
             except OSError as error:
-                raise self._store_error(self._shown(file), error) from None
+                raise self._store_error(as_written(self._path, file), error) from None
             if self._end is not None and number >= self._end:
                 return
 
@@ -219,7 +217,7 @@ class FileRecordsSource:
 
     def _check_columns(self, file: str, names: set[str]) -> None:
         if missing := [column for column in self._columns if column not in names]:
-            raise SourceMisconfigured(f"{self._shown(file)} has no column {', '.join(missing)}")
+            raise SourceMisconfigured(f"{as_written(self._path, file)} has no column {', '.join(missing)}")
 
     def _open_csv(self, file: str, stream: pa.NativeFile) -> pa.RecordBatchReader:
         types: dict[str, pa.DataType] = {column: pa.binary() for column in self._text_fields}

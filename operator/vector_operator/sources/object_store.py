@@ -43,6 +43,12 @@ def open_store(path: str, s3: S3Access | None, environ: Mapping[str, str]) -> tu
     return filesystem, path.removeprefix(S3_SCHEME).rstrip("/")
 
 
+def as_written(pattern: str, path: str) -> str:
+    """``path`` (within the filesystem :func:`open_store` gave for ``pattern``) as the user wrote
+    it: s3://bucket/key for an object, the path itself on a local filesystem."""
+    return S3_SCHEME + path if pattern.startswith(S3_SCHEME) else path
+
+
 def glob_files(filesystem: pa_fs.FileSystem, pattern: str) -> list[str]:
     """The files matching ``pattern`` (a glob in its last part only, e.g. /data/*.parquet), in
     name order; the path itself when it has no glob."""

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from vector_operator.api.migrationplan import FileFormat
 from vector_operator.contract.assignment import FileSource
 from vector_operator.sources import SourceMisconfigured, SourceUnavailable
-from vector_operator.sources.object_store import S3_SCHEME, glob_files, open_store
+from vector_operator.sources.object_store import as_written, glob_files, open_store
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +89,6 @@ def repeated_keys(keys: list[pa.Array]) -> tuple[int, list[object]]:
     return len(repeated), repeated.field("values")[:MAX_KEYS_SHOWN].to_pylist()
 
 
-def _shown(source: FileSource, path: str) -> str:
-    """``path`` (within its filesystem) as the source names it: with s3:// on S3."""
-    return S3_SCHEME + path if source.path.startswith(S3_SCHEME) else path
-
-
 def count_file_records(source: FileSource, environ: Mapping[str, str]) -> FilesCount:
     """The records, files and bytes of the files matching ``source.path``. SourceMisconfigured when
     no file matches or a file cannot be parsed as its format (naming it); SourceUnavailable when
@@ -116,12 +111,12 @@ def count_file_records(source: FileSource, environ: Mapping[str, str]) -> FilesC
                 found, file_keys = read_keys(filesystem, path, source.id_field)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
                 raise SourceMisconfigured(
-                    f"{_shown(source, path)} is not readable as {source.format}: {error}"
+                    f"{as_written(source.path, path)} is not readable as {source.format}: {error}"
                 ) from None
             size += filesystem.get_file_info(path).size or 0
             records += found
             keys += file_keys
-            log.info("%s: %d records", _shown(source, path), found)
+            log.info("%s: %d records", as_written(source.path, path), found)
     except OSError as error:
         raise SourceUnavailable(f"cannot read the files of {source.path}: {error}") from None
     try:
