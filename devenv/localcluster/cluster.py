@@ -35,6 +35,7 @@ from localcluster import certificates
 from localcluster.certificates import (
     ADMIN,
     CONTROLLER_MANAGER,
+    OPERATOR,
     SCHEDULER,
     SERVICE_CIDR,
     ClientIdentity,
@@ -70,6 +71,15 @@ CONTROLLERS = (
     "persistentvolumeclaim-protection-controller",
 )
 START_TIMEOUT_S = 180.0
+AUDIT_LOG_NAME = "audit-vector-operator.log"
+# Only the operator's requests are recorded: the suite's own requests would cost disk for nothing.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata", "users": [OPERATOR.user]}, {"level": "None"}],
+}
+RESTARTABLE = ("kube-apiserver", "node-agent")
 
 
 def pinned_versions() -> dict[str, str]:
@@ -88,6 +98,8 @@ class ManagedProcess:
     pid: int
     # The process's /proc cmdline must contain this, so a recycled pid is never signalled.
     marker: str
+    # How it was started, so `restart` can start it again the same way.
+    command: list[str] = field(default_factory=list)
 
     def alive(self) -> bool:
         try:
@@ -132,6 +144,18 @@ class RunningCluster:
     @property
     def bin_dir(self) -> Path:
         return self.state_dir / "bin"
+
+    @property
+    def operator_kubeconfig(self) -> Path:
+        """A kubeconfig for user `vector-operator` (system:masters): the requests made with it are
+        the ones the API server's audit log records."""
+        return self.state_dir / "pki" / f"{OPERATOR.file_stem}.kubeconfig"
+
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log: one JSON line (audit.k8s.io/v1 Event, level Metadata, stage
+        ResponseComplete) per request of user `vector-operator`, and of nobody else."""
+        return self.state_dir / "logs" / AUDIT_LOG_NAME
 
     @property
     def node_dir(self) -> Path:
@@ -203,6 +227,39 @@ class LocalCluster:
             bin_dir = self._link_binaries(self._build_binaries())
             return self._start(bin_dir)
 
+    def restart(self, name: str, sig: signal.Signals = signal.SIGTERM, down_s: float = 0.0) -> RunningCluster:
+        """Stops one component of the running cluster (``sig``, SIGKILL after a grace period),
+        leaves it down ``down_s`` seconds, starts it again with the same command and state, and
+        waits until it serves: what a control-plane upgrade or a kubelet restart does to the
+        clients. Etcd keeps the objects; a restarted node agent reports the pods whose processes it
+        lost as Failed."""
+        if name not in RESTARTABLE:
+            raise ClusterError(f"cannot restart {name!r}: only {', '.join(RESTARTABLE)}")
+        with self._lock():
+            state = self._read_state()
+            running = self.status()
+            if state is None or running is None:
+                raise ClusterError(f"no running cluster in {self.state_dir} to restart {name} in")
+            process = next(p for p in state.processes if p.name == name)
+            if not process.command:
+                raise ClusterError(f"{name} was started by an older version: restart the cluster")
+            if sig is signal.SIGKILL:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                while process.alive():
+                    time.sleep(0.05)
+            else:
+                _terminate(process)
+            state.processes.remove(process)
+            time.sleep(down_s)
+            restarted = self._launch(state, name, process.command, self._environment(name))
+            logs = self.state_dir / "logs"
+            if name == "kube-apiserver":
+                self._wait_ready(restarted, f"{state.server}/readyz", logs, client=ADMIN)
+            else:
+                self._wait_usable(running, logs)
+            return running
+
     def down(self) -> bool:
         """Stops the processes this state dir records (node agent first) and removes their state.
         Returns whether anything was running."""
@@ -238,6 +295,7 @@ class LocalCluster:
         for name in (
             "cluster.json",
             "kubeconfig",
+            "audit-policy.json",
             "pki",
             "etcd",
             "logs",
@@ -301,27 +359,9 @@ class LocalCluster:
         }
         server = f"https://127.0.0.1:{ports['apiserver']}"
         state = ClusterState(server=server, ports=ports)
-        marker = str(self.state_dir)
 
-        def launch(name: str, command: Sequence[str], env: dict[str, str] | None = None) -> ManagedProcess:
-            with (logs / f"{name}.log").open("ab") as log_file:
-                popen = subprocess.Popen(
-                    list(command),
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    cwd=self.state_dir,
-                    env=env,
-                )
-            process = ManagedProcess(name, popen.pid, marker)
-            # Until the child has exec'd, /proc/<pid>/cmdline is still ours: alive() would say no.
-            deadline = time.monotonic() + 10
-            while popen.poll() is None and not process.alive() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            state.processes.append(process)
-            self._state_file.write_text(state.to_json())
-            return process
+        def launch(name: str, command: Sequence[str]) -> ManagedProcess:
+            return self._launch(state, name, list(command), self._environment(name))
 
         try:
             etcd = launch("etcd", self._etcd_command(bin_dir, ports))
@@ -329,7 +369,7 @@ class LocalCluster:
             apiserver = launch("kube-apiserver", self._apiserver_command(bin_dir, ports))
             self._wait_ready(apiserver, f"{server}/readyz", logs, client=ADMIN)
 
-            for identity in (ADMIN, CONTROLLER_MANAGER, SCHEDULER, node_identity(NODE_NAME)):
+            for identity in (ADMIN, CONTROLLER_MANAGER, SCHEDULER, OPERATOR, node_identity(NODE_NAME)):
                 self._write_kubeconfig(identity, server)
             controller_manager = launch("kube-controller-manager", self._controller_manager_command(ports))
             scheduler = launch("kube-scheduler", self._scheduler_command(ports))
@@ -338,13 +378,6 @@ class LocalCluster:
             )
             self._wait_ready(scheduler, f"https://127.0.0.1:{ports['scheduler']}/healthz", logs)
 
-            node_env = dict(os.environ)
-            node_env["PATH"] = f"{bin_dir}{os.pathsep}{node_env.get('PATH', '')}"
-            node_env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (str(DEVENV_DIR), node_env.get("PYTHONPATH", "")) if p
-            )
-            node_env.pop("KUBECONFIG", None)
-            node_env["KUBERNETES_VERSION"] = pinned_versions()["KUBERNETES_VERSION"]
             launch(
                 "node-agent",
                 [
@@ -358,7 +391,6 @@ class LocalCluster:
                     "--work-dir",
                     str(self.state_dir / "node"),
                 ],
-                env=node_env,
             )
             running = RunningCluster(self.state_dir, server)
             self._wait_usable(running, logs)
@@ -366,6 +398,45 @@ class LocalCluster:
         except BaseException:
             self._stop_recorded_processes()
             raise
+
+    def _launch(
+        self, state: ClusterState, name: str, command: list[str], env: dict[str, str] | None
+    ) -> ManagedProcess:
+        """Starts ``command`` in a session of its own, its output appended to logs/<name>.log, and
+        records it in the state file."""
+        logs = self.state_dir / "logs"
+        with (logs / f"{name}.log").open("ab") as log_file:
+            popen = subprocess.Popen(
+                command,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.state_dir,
+                env=env,
+            )
+        process = ManagedProcess(name, popen.pid, str(self.state_dir), command)
+        # Until the child has exec'd, /proc/<pid>/cmdline is still ours: alive() would say no.
+        deadline = time.monotonic() + 10
+        while popen.poll() is None and not process.alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        state.processes.append(process)
+        self._state_file.write_text(state.to_json())
+        return process
+
+    def _environment(self, name: str) -> dict[str, str] | None:
+        """The node agent's environment (the built binaries first on PATH, devenv importable, no
+        KUBECONFIG of the caller's); None (inherit) for the others."""
+        if name != "node-agent":
+            return None
+        node_env = dict(os.environ)
+        node_env["PATH"] = f"{self.state_dir / 'bin'}{os.pathsep}{node_env.get('PATH', '')}"
+        node_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(DEVENV_DIR), node_env.get("PYTHONPATH", "")) if p
+        )
+        node_env.pop("KUBECONFIG", None)
+        node_env["KUBERNETES_VERSION"] = pinned_versions()["KUBERNETES_VERSION"]
+        return node_env
 
     def _etcd_command(self, bin_dir: Path, ports: dict[str, int]) -> list[str]:
         client = f"http://127.0.0.1:{ports['etcd-client']}"
@@ -408,8 +479,18 @@ class LocalCluster:
             f"--service-account-signing-key-file={pki.service_account_key}",
             "--allow-privileged=false",
             "--profiling=false",
+            f"--audit-policy-file={self._audit_policy()}",
+            f"--audit-log-path={self.state_dir / 'logs' / AUDIT_LOG_NAME}",
+            "--audit-log-format=json",
+            "--audit-log-maxsize=200",
+            "--audit-log-maxbackup=1",
             "--v=1",
         ]
+
+    def _audit_policy(self) -> Path:
+        path = self.state_dir / "audit-policy.json"  # JSON is YAML: the API server reads it
+        path.write_text(json.dumps(AUDIT_POLICY, indent=2))
+        return path
 
     def _controller_command(self, name: str, identity: ClientIdentity, port: int) -> list[str]:
         """Flags kube-controller-manager and kube-scheduler share: identity, serving, no election."""

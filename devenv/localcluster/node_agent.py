@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
@@ -543,7 +544,8 @@ class NodeAgent:
                 if time.monotonic() - last_status >= STATUS_HEARTBEAT_S:
                     self.heartbeat_status()
                     last_status = time.monotonic()
-            except (ApiException, OSError) as error:
+            except (ApiException, OSError, urllib3.exceptions.HTTPError) as error:
+                # a kubelet outlives its API server's restarts: the thread must never die
                 log.warning("heartbeat failed (will retry): %s", error)
 
     # -- pods -----------------------------------------------------------------------------------

@@ -58,14 +58,21 @@ class OperatorProcess:
 
 
 def start_operator(
-    cluster: RunningCluster, namespace: str, milvus_uri: str, log: Path, *extra: str
+    cluster: RunningCluster,
+    namespace: str,
+    milvus_uri: str,
+    log: Path,
+    *extra: str,
+    kubeconfig: Path | None = None,
 ) -> OperatorProcess:
     """Starts the operator watching ``namespace`` (``extra``: more `run` options, later ones win)
-    and waits until it has authenticated (START_TIMEOUT_S at most)."""
+    and waits until it has authenticated (START_TIMEOUT_S at most). ``kubeconfig``: the identity it
+    runs as (default the admin's; ``cluster.operator_kubeconfig`` puts its requests in the audit
+    log)."""
     port = free_port()
     env = {
         **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
+        "KUBECONFIG": str(kubeconfig or cluster.kubeconfig),
         "PATH": f"{cluster.bin_dir}:{os.environ['PATH']}",
     }
     command = [

@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import time
 from typing import Any, cast
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -18,6 +20,8 @@ Json = dict[str, Any]
 log = logging.getLogger("node-agent")
 
 HOST_IP = "127.0.0.1"
+STATUS_RETRY_S = 300.0
+"""How long a status write is retried while the API server is away (restarting)."""
 
 
 def now() -> datetime.datetime:
@@ -109,19 +113,40 @@ class PodGone(Exception):
     """The pod object no longer exists: nothing to report to."""
 
 
-def patch_pod_status(core: client.CoreV1Api, pod: Json, status_body: Json) -> Json:
+def patch_pod_status(
+    core: client.CoreV1Api, pod: Json, status_body: Json, retry_s: float = STATUS_RETRY_S
+) -> Json:
     """Writes the status; returns the pod as served after it (the same pod when the write failed
-    for a reason worth only a warning). Raises PodGone on 404."""
+    for a reason worth only a warning). Raises PodGone on 404. While the API server cannot be
+    reached or answers 429/5xx (a restart), the write is tried again every second for up to
+    ``retry_s``, as a kubelet does: a pod that finished then must not stay Running."""
     metadata = pod["metadata"]
-    try:
-        answer = core.patch_namespaced_pod_status(
-            metadata["name"], metadata["namespace"], {"status": status_body}, _preload_content=False
-        )
-        return raw_json(answer)
-    except ApiException as error:
-        if error.status == 404:
-            raise PodGone from error
-        log.warning(
-            "pod %s/%s: status update failed: %s", metadata["namespace"], metadata["name"], error.reason
-        )
-        return pod
+    deadline = time.monotonic() + retry_s
+    while True:
+        try:
+            answer = core.patch_namespaced_pod_status(
+                metadata["name"], metadata["namespace"], {"status": status_body}, _preload_content=False
+            )
+            return raw_json(answer)
+        except ApiException as error:
+            if error.status == 404:
+                raise PodGone from error
+            transient = error.status == 429 or (error.status or 0) >= 500
+            if not transient or time.monotonic() > deadline:
+                log.warning(
+                    "pod %s/%s: status update failed: %s",
+                    metadata["namespace"],
+                    metadata["name"],
+                    error.reason,
+                )
+                return pod
+        except (OSError, urllib3.exceptions.HTTPError) as error:
+            if time.monotonic() > deadline:
+                raise
+            log.warning(
+                "pod %s/%s: status update failed (will retry): %s",
+                metadata["namespace"],
+                metadata["name"],
+                error,
+            )
+        time.sleep(1)
