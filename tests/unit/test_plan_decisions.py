@@ -291,7 +291,11 @@ def test_a_plan_whose_first_batches_embed_nothing_stops_early_and_stops_its_jobs
     failed = condition(decision, "Failed")
     assert failed.reason == "NothingToEmbed"
     assert "'nullText': 100" in failed.message
-    assert DeleteJobs(("backfill-2",)) in decision.effects
+    # the running Job is stopped; the two it just took in go too (a failed plan looks no more)
+    assert [e for e in decision.effects if isinstance(e, DeleteJobs)] == [
+        DeleteJobs(("backfill-2",)),
+        DeleteJobs(("backfill-0", "backfill-1")),
+    ]
     assert launched(decision) == []
     broken = (job(0, JobState.FAILED, failed_result()), job(1, JobState.FAILED, failed_result()))
     assert condition(step(generating_status(), jobs=broken), "Failed").reason == "BatchesFailing"

@@ -95,6 +95,20 @@ def test_a_firing_records_the_execution_first_then_runs_one_action_per_step() ->
     assert [s.action for s in record_execution.execution.steps] == list(GUARD.spec.actions)
 
 
+def test_a_job_that_finished_while_the_policy_fired_is_deleted_when_the_rollback_ends() -> None:
+    # Found by `make chaos`: batch 9 finished in the step the policy fired; Abort stops only running
+    # Jobs, and a RolledBack plan no longer looks at its Jobs, so it stayed with its pod for good.
+    fired = step(generating_status(), jobs=(job(0, outcome=BAD), job(1, outcome=BAD)), policies=(GUARD,))
+    statuses = run_rollback(fired.status, milvus=milvus_view(V1))
+    last = statuses[-2]  # before the step that finishes the rollback
+    late = (job(9), job(10, JobState.FAILED))
+    finish = step(last, jobs=late, milvus=milvus_view(V1, V1))
+    assert finish.status.phase is MigrationPhase.ROLLED_BACK
+    assert [e for e in finish.effects if isinstance(e, DeleteJobs)] == [
+        DeleteJobs(("backfill-9", "backfill-10"))
+    ]
+
+
 def test_a_restart_in_the_middle_finishes_the_rest_and_repeats_nothing() -> None:
     fired = step(generating_status(), jobs=(job(0, outcome=BAD), job(1, outcome=BAD)), policies=(GUARD,))
     paused = step(fired.status, milvus=milvus_view(V1))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from vector_operator.api.conditions import Condition
 from vector_operator.api.migrationplan import MigrationPhase, MigrationPlanSpec, MigrationPlanStatus
-from vector_operator.migration.effects import Decision, Effect, Event, StopSyncWorker
+from vector_operator.migration.effects import Decision, DeleteJobs, Effect, Event, StopSyncWorker
 from vector_operator.migration.observation import PlanObservation, Problem
 from vector_operator.status_conditions import ConditionUpdate, merge_conditions
 
@@ -50,9 +50,14 @@ class Step:
         self.again = True
 
     def finish(self, phase: MigrationPhase) -> None:
-        """The plan ends in ``phase``; its sync worker, if it runs one, stops."""
+        """The plan ends in ``phase``: every Job of it still there is deleted (running or finished:
+        one that finished in the step that ended the plan would never be taken in, nor deleted, by
+        a plan that no longer looks), and its sync worker, if it runs one, stops."""
         self.status.phase = phase
         self.status.completed_at = self.obs.now.replace(microsecond=0)
+        deleting = {name for e in self.effects if isinstance(e, DeleteJobs) for name in e.names}
+        if leftover := tuple(job.name for job in self.obs.jobs if job.name not in deleting):
+            self.effect(DeleteJobs(leftover))
         if self.status.sync is not None and self.status.sync.worker:
             self.effect(StopSyncWorker(self.status.sync.worker))
             self.status.sync.worker = None

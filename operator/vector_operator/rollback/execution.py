@@ -202,9 +202,6 @@ def _finish(step: Step, record: PlanRollback) -> None:
         step.condition("RolledBack", True, reason, message)
         step.progressing("RolledBack", message, holds=False)
         step.event("RolledBack", message, warning=True)
-        running = tuple(job.name for job in step.obs.jobs if job.state is JobState.RUNNING)
-        if running:
-            step.effect(DeleteJobs(running))
     elif step.status.pause is not None:
         step.event("RollbackPaused", f"paused by RollbackPolicy {record.policy}: {summary}", warning=True)
     else:
