@@ -1,0 +1,1 @@
+"""`make chaos`: faults at seeded random moments during migrations, and what must still hold."""
