@@ -17,7 +17,9 @@ from tests.plan_manifests import minimal_plan
 from localcluster.cluster import Kubectl, RunningCluster
 from vector_operator.api.migrationplan import MigrationPlanStatus
 from vector_operator.api.rollbackpolicy import Execution
-from vector_operator.kube import plans, policies
+from vector_operator.api.vectorcollection import VectorCollectionSpec
+from vector_operator.kube import plan_config, plans, policies
+from vector_operator.migration.batch_plan import BatchPlan
 from vector_operator.status_conditions import ConditionUpdate, merged_conditions
 
 pytestmark = pytest.mark.cluster
@@ -116,3 +118,32 @@ def test_policy_executions_from_plans_firing_at_once_are_all_recorded_once(
     recorded = json.loads(kubectl("get", "rollbackpolicy", "shared-guard", "-o", "json").stdout)["status"]
     assert sorted(e["plan"] for e in recorded["executions"]) == plans_firing  # none lost, none twice
     assert recorded["triggerCount"] == len(plans_firing)
+
+
+def test_the_batches_configmap_is_decoded_once_per_version(
+    cluster: RunningCluster, crds: None, kubectl: Kubectl, namespace: str
+) -> None:
+    """Every step of a plan reads its boundaries: 100,000 of them take about 20 ms to decode, so a
+    ConfigMap already decoded at its resourceVersion is not decoded again, and a change (the target
+    pinned) is read anew."""
+    api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    core = client.CoreV1Api(api)
+    kubectl("apply", "-f", "-", input=json.dumps(PLAN))
+    plan = stored(client.CustomObjectsApi(api), namespace)
+    batches = BatchPlan.of_records(1_000_000, 10)
+    plan_config.store_batch_plan(core, namespace, "status-probe", plan.identity.uid, batches)
+
+    first = plan_config.read_config(core, namespace, "status-probe")
+    assert first.batch_plan == batches
+    assert first.pinned is None
+    assert plan_config.read_config(core, namespace, "status-probe") is first  # not decoded again
+
+    spec = VectorCollectionSpec.model_validate(
+        {"collectionName": "probe", "dimension": 8, "embedding": {"model": "m"}}
+    )
+    plan_config.pin_target(core, namespace, "status-probe", 3, spec)
+    pinned = plan_config.read_config(core, namespace, "status-probe")
+    assert pinned is not first
+    assert pinned.pinned is not None
+    assert pinned.pinned.generation == 3
+    assert pinned.batch_plan == batches

@@ -26,7 +26,8 @@ from vector_operator.migration.batch_jobs import (
     plan_label_value,
 )
 from vector_operator.migration.batch_plan import BatchPlan, KeyNotUnique, plan_batches
-from vector_operator.migration.progress import fold_failure, fold_success, next_batches
+from vector_operator.migration.compact_ranges import lowest_missing
+from vector_operator.migration.progress import fold_failure, fold_success
 
 
 def test_batches_hold_records_per_batch_rows_whatever_the_key_distribution() -> None:
@@ -71,10 +72,18 @@ def test_compact_ranges_stay_small_and_exact() -> None:
     assert list(compact_ranges.members("3,5-6")) == [3, 5, 6]
 
 
-def test_next_batches_respect_concurrency_and_skip_done_running_and_failed() -> None:
-    assert next_batches(10, {0, 1, 2, 3, 4}, running=1, max_concurrent=3) == [5, 6]
-    assert next_batches(10, set(range(10)), running=0, max_concurrent=3) == []
-    assert next_batches(10, {0, 1, 2}, running=3, max_concurrent=3) == []
+def test_next_batches_skip_done_failed_and_running_within_the_room_left() -> None:
+    assert lowest_missing(("0-3", None), 10, {4}, wanted=2) == [5, 6]
+    assert lowest_missing(("0-9", None), 10, set(), wanted=3) == []
+    assert lowest_missing(("0-2", None), 10, set(), wanted=0) == []
+    assert lowest_missing(("0-2,5", "3,7-8"), 10, {4}, wanted=5) == [6, 9]
+    assert lowest_missing(("2-4,3-6", "1"), 10, set(), wanted=3) == [0, 7, 8]  # overlaps
+    assert lowest_missing((None, None), 3, set(), wanted=5) == [0, 1, 2]
+
+
+def test_next_batches_cost_nothing_like_the_batches_done() -> None:
+    # 99,999 of 100,000 done as one range: the gap is found without listing the done ones
+    assert lowest_missing(("0-50000,50002-99999", None), 100_000, set(), wanted=4) == [50001]
 
 
 def test_keys_that_repeat_are_refused_and_decimal_bounds_survive_the_configmap() -> None:

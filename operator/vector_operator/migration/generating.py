@@ -12,7 +12,7 @@ from vector_operator.migration.batch_results import BatchesSeen, take_in_finishe
 from vector_operator.migration.effects import DeleteJobs, LaunchJob
 from vector_operator.migration.job_launch import batch_manifest
 from vector_operator.migration.observation import JobState, Problem
-from vector_operator.migration.progress import next_batches, progress_of, summary
+from vector_operator.migration.progress import progress_of, summary
 from vector_operator.migration.quality_levels import report_quality
 from vector_operator.migration.step import Step
 from vector_operator.migration.time_left import throughput_and_time_left
@@ -146,12 +146,9 @@ def _launch(step: Step, plan: BatchPlan, seen: BatchesSeen) -> int | None:
     if milvus_uri is None:
         step.blocked(Problem("MilvusNotConfigured", "no Milvus: set spec.milvus.uri or --milvus-uri"))
         return None
-    excluded = {
-        *compact_ranges.members(status.completed_ranges),
-        *compact_ranges.members(status.failed_ranges),
-    }
-    limit = job_sizing.concurrency_of(step.spec.batching, status)
-    chosen = next_batches(plan.batches, excluded | seen.running, len(seen.running), limit)
+    room = job_sizing.concurrency_of(step.spec.batching, status) - len(seen.running)
+    ranges = (status.completed_ranges, status.failed_ranges)
+    chosen = compact_ranges.lowest_missing(ranges, plan.batches, seen.running, room)
     for index in chosen:
         try:
             manifest = batch_manifest(step.obs, status, plan, index, spec, milvus_uri)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterable
 
 from vector_operator.api.bounds import MAX_RECENT_BATCHES, MAX_RECENT_FAILURES
 from vector_operator.api.migrationplan import (
@@ -188,19 +187,3 @@ def remember_batch(
 
 def summary(succeeded: int, total: int) -> str:
     return f"{succeeded}/{total}"
-
-
-def next_batches(total: int, excluded: Iterable[int], running: int, max_concurrent: int) -> list[int]:
-    """The lowest-numbered batches to launch now: not done, failed or running, within the
-    concurrency limit."""
-    room = max_concurrent - running
-    if room <= 0:
-        return []
-    skip = set(excluded)
-    chosen: list[int] = []
-    for index in range(total):
-        if index not in skip:
-            chosen.append(index)
-            if len(chosen) == room:
-                break
-    return chosen
