@@ -63,6 +63,10 @@ def peering_priority(options: RunOptions) -> int | None:
     return random.SystemRandom().randint(1, 2**31 - 1)
 
 
+PYMILVUS_RPC_LOGGER = "pymilvus.decorators"
+"""pymilvus logs every failed RPC at ERROR with a traceback before raising it; the operator handles
+each one itself (retries, MilvusUnavailable with the endpoint and the operation, status, Events)."""
+
 QUIET_WATCH_HANDLERS = ("job-finished", "target-ready")
 """Handlers that see every event of every Job or VectorCollection: their routine success is not news."""
 
@@ -75,6 +79,26 @@ class _QuietWatchSuccesses(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.getMessage() not in self._QUIET
+
+
+class _NoRoutineSuccessEvents(logging.Filter):
+    """Keeps Kopf's "Handler '<id>' succeeded." / "Timer '<id>' succeeded." lines out of the
+    Events (they stay in the log): the periodic check of every VectorCollection would post one
+    Event per object every check interval (500 collections: 17 Event writes a second), and each
+    reconcile one more beside the operator's own Ready / Deleted Events, which say what succeeded."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        routine = message.startswith(("Handler '", "Timer '")) and message.endswith("' succeeded.")
+        return not routine
+
+
+def _quiet_routine_success_events() -> None:
+    """Adds _NoRoutineSuccessEvents to Kopf's handler that posts the object loggers' records as
+    Events (the log's own handlers keep every line)."""
+    for handler in logging.getLogger("kopf.objects").handlers:
+        if type(handler).__name__ == "K8sPoster":
+            handler.addFilter(_NoRoutineSuccessEvents())
 
 
 def kubernetes_api() -> client.ApiClient:
@@ -124,6 +148,8 @@ def run(options: RunOptions) -> None:
         log_format=kopf.LogFormat.JSON if options.log_format == "json" else kopf.LogFormat.FULL,
     )
     logging.getLogger("kopf.objects").addFilter(_QuietWatchSuccesses())
+    logging.getLogger(PYMILVUS_RPC_LOGGER).setLevel(logging.CRITICAL)
+    _quiet_routine_success_events()
     api = kubernetes_api()
     context = OperatorContext(
         settings=OperatorSettings(

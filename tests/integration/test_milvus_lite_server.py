@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from pymilvus import DataType
+from pymilvus.exceptions import MilvusException
 
 from localcluster.milvus_lite import MilvusLiteServer
-from vector_operator.milvus.collections import MilvusCollections
+from vector_operator.milvus import collections
+from vector_operator.milvus.collections import MilvusCollections, listing_raced_a_drop
 from vector_operator.milvus.connection import MilvusClients, MilvusEndpoint
 
 pytestmark = pytest.mark.milvus
@@ -57,3 +61,37 @@ def test_the_index_types_milvus_lite_really_builds(milvus_server: MilvusLiteServ
         assert not [n for n in client.list_collections() if n.startswith("vector_operator_index_probe_")]
     finally:
         client.close()
+
+
+def test_listing_collections_while_others_are_dropped(
+    milvus_server: MilvusLiteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Milvus Lite lists the names, then reads each one's load state: a collection dropped in
+    between fails the whole listing ("collection '<name>' does not exist"). The adapter lists again
+    instead of reporting Milvus unavailable (which failed deletions of many collections at once)."""
+    client = milvus_server.client()
+    names = [f"listing_race_{i:03d}" for i in range(150)]
+    for name in names:
+        schema = client.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=4)
+        client.create_collection(name, schema=schema)
+    races: list[str] = []
+
+    def counted(error: MilvusException) -> bool:
+        raced = listing_raced_a_drop(error)
+        races.append(str(error.message))
+        return raced
+
+    monkeypatch.setattr(collections, "listing_raced_a_drop", counted)
+    milvus = MilvusCollections(MilvusClients(), MilvusEndpoint(milvus_server.uri), lambda *_: None)
+    dropping = threading.Thread(target=lambda: [client.drop_collection(name) for name in names])
+    dropping.start()
+    try:
+        while dropping.is_alive():
+            milvus.names()  # raises MilvusUnavailable should a listing fail LIST_ATTEMPTS times
+    finally:
+        dropping.join()
+        client.close()
+    assert races, "no listing raced a drop: the test proved nothing"
+    assert all("does not exist" in race for race in races)

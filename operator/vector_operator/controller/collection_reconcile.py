@@ -52,6 +52,9 @@ PLURAL = "vectorcollections"
 _INDEX_STATES = {"Finished": "Finished", "InProgress": "InProgress", "Failed": "Failed"}
 Json = dict[str, Any]
 T = TypeVar("T", ReindexStatus, TuningStatus)
+_steps_log = logging.getLogger(__name__)
+"""Each step in the operator's log only: the plan's notices are the Events (CollectionCreated,
+AliasCreated, ...); the object's Kopf logger would post every step as one more Event."""
 
 
 def _typed(model: type[T], raw: Any) -> T | None:
@@ -283,7 +286,7 @@ class _Reconcile:
         recorded = self.status.get("physicalCollection")
         plan = plan_reconciliation(self.layout, alias, recorded, observed, self.me, support)
         for step in plan.steps:
-            logger.info(f"{alias}: {step}")
+            _steps_log.info(f"{self.namespace}/{self.name}: {alias}: {step}")
             milvus.apply(step, alias, self.layout)
         if plan.steps:
             observed = milvus.observe(alias)

@@ -41,6 +41,8 @@ from vector_operator.contract.sync import SYNC_STATE_PROPERTY, SyncState
 from vector_operator.milvus.connection import MilvusClients, MilvusEndpoint, MilvusUnavailable
 
 CALL_TIMEOUT_S = 30.0
+LIST_ATTEMPTS = 4
+"""Tries of one listing of the collections that races concurrent drops (see listing_raced_a_drop)."""
 T = TypeVar("T")
 
 
@@ -71,6 +73,14 @@ class ValidationFigures:
 def _nullable(described: dict[str, Any], field: str) -> bool:
     """Whether the described collection has ``field`` as a nullable field."""
     return any(f["name"] == field and f.get("nullable") for f in described.get("fields", []))
+
+
+def listing_raced_a_drop(error: MilvusException) -> bool:
+    """Whether a failed list_collections only raced a concurrent drop: Milvus Lite lists the names,
+    then reads each one's load state, and a collection dropped in between fails the whole listing
+    with "collection '<name>' does not exist". Listing again gives the answer."""
+    message = str(error.message)
+    return message.startswith("collection ") and message.endswith("does not exist")
 
 
 def _tied_with_self(hits: list[dict[str, Any]], row: dict[str, Any]) -> bool:
@@ -117,9 +127,21 @@ class MilvusCollections:
 
     # -- observing ------------------------------------------------------------------------------
 
+    def _listed(self, client: MilvusClient) -> list[str]:
+        """Every collection's name; a listing that raced a concurrent drop is tried again (up to
+        LIST_ATTEMPTS times) before it counts as a failure."""
+        for attempt in range(1, LIST_ATTEMPTS + 1):
+            try:
+                names: list[str] = client.list_collections(timeout=CALL_TIMEOUT_S)
+                return names
+            except MilvusException as error:
+                if attempt == LIST_ATTEMPTS or not listing_raced_a_drop(error):
+                    raise
+        raise AssertionError("unreachable")
+
     def observe(self, alias: str) -> ObservedMilvus:
         with self._client("list collections") as client:
-            names = client.list_collections(timeout=CALL_TIMEOUT_S)
+            names = self._listed(client)
         physicals = {name: self._observe_physical(name) for name in physical_collections(alias, names)}
         scratch = tuple(name for name in scratch_names(alias) if name in names)
         return ObservedMilvus(
@@ -332,8 +354,7 @@ class MilvusCollections:
 
     def names(self) -> list[str]:
         with self._client("list collections") as client:
-            names: list[str] = client.list_collections(timeout=CALL_TIMEOUT_S)
-        return names
+            return self._listed(client)
 
     def flush(self, name: str) -> None:
         with self._client(f"flush {name}") as client:

@@ -9,6 +9,7 @@ import logging
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -45,6 +46,8 @@ PROBE_PARAMS: dict[str, dict[str, int]] = {
 RETRY_PROBE_S = 300.0
 """After a probe that could not run (no right to create a collection, a quota), refuse nothing and
 ask again this much later."""
+VERSION_TTL_S = 60.0
+"""How long a client's server version is taken as known (the probe's answer is per version)."""
 LEFTOVER_AGE_S = 600
 """A probe collection older than this was left by a probe cut short (a restart): dropped."""
 
@@ -56,11 +59,23 @@ class IndexSupportCache:
         self._known: dict[tuple[str, str], IndexSupport] = {}
         self._failed: dict[tuple[str, str], float] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._versions: weakref.WeakKeyDictionary[MilvusClient, tuple[str, float]] = (
+            weakref.WeakKeyDictionary()
+        )
+        """Each client's server version and when it was asked: not once per reconcile (500
+        collections applied at once asked 500 times), but again after VERSION_TTL_S (an upgrade)."""
         self._guard = threading.Lock()
 
     def get(self, uri: str, client: MilvusClient) -> IndexSupport | None:
         """What the server builds; None when it could not be asked (nothing is refused then)."""
-        key = (uri, str(client.get_server_version(timeout=CALL_TIMEOUT_S)))
+        now = time.monotonic()
+        with self._guard:
+            version, asked = self._versions.get(client, ("", -VERSION_TTL_S))
+        if now - asked >= VERSION_TTL_S:
+            version = str(client.get_server_version(timeout=CALL_TIMEOUT_S))
+            with self._guard:
+                self._versions[client] = (version, now)
+        key = (uri, version)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:  # one probe per server: concurrent reconciles wait for the first's answer
