@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help install system-packages binaries s3-server cluster-up cluster-down cluster-status demo demo-down test test-unit lint clean \
 	manifests manifests-check bench test-compat bench-operator bench-tune bench-migration bench-sync \
-	bench-backup
+	bench-backup bench-scale chaos
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS=":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -99,6 +99,12 @@ bench-sync: install binaries ## continuous sync: 20 changes/s for 5 min into a 2
 
 bench-backup: install binaries ## backup export, verify and import (20,000 vectors, to a directory and to S3) vs embedding the same rows
 	$(PY) bench/backup_rates.py $(BENCH_ARGS)
+
+bench-scale: install binaries ## 500 VectorCollections at once; a 100,000-batch plan's first 1,000 Jobs (API requests per Job, sizes, RSS); ten plans at once vs one (about 35 minutes)
+	$(PY) bench/plan_scale.py $(BENCH_ARGS)
+
+chaos: install binaries ## migrations of awkward rows while seeded faults hit the operator, a worker, Milvus, the API server, the node agent; invariants table (CHAOS_ARGS='--seed N' replays)
+	$(PY) -m chaos $(CHAOS_ARGS)
 
 .PHONY: image image-base
 image: system-packages ## the container image (buildah, no Docker, nothing pulled): ghcr.io/vectors-aios/vector-operator:<version>
