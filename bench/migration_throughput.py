@@ -54,7 +54,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -67,10 +66,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # as the worker command sets it
 
 from bench_cluster import add_state_dir_argument, bench_cluster
-from kubernetes import client, config, watch
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
+from resource_streams import ResourceStreams
 from text_corpus import DIMENSION, MODEL, corpus
 
 from localcluster.cluster import RunningCluster
@@ -214,11 +214,12 @@ def _job_done(job: Json) -> bool:
     )
 
 
-class NamespaceWatch:
+class NamespaceWatch(ResourceStreams):
     """Watches the namespace's plans, collections, Jobs and pods, and records when each thing was
     first seen (time.time(): sub-second, where the API server's timestamps have whole seconds)."""
 
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        super().__init__()
         self.custom = client.CustomObjectsApi(api)
         self.batch = client.BatchV1Api(api)
         self.core = client.CoreV1Api(api)
@@ -228,56 +229,13 @@ class NamespaceWatch:
         self.jobs: dict[str, JobSeen] = {}
         self.pods: dict[str, PodSeen] = {}
         self.deleted: set[tuple[str, str]] = set()
-        self.changed = threading.Condition()
-        self._stopped = threading.Event()
-        self._watches: list[watch.Watch] = []
         ns = namespace
-        self._streams: list[
-            tuple[Callable[..., Any], tuple[Any, ...], Callable[[str, Json, float], None]]
-        ] = [
-            (self.custom.list_namespaced_custom_object, (GROUP, VERSION, ns, PLANS), self._plan),
-            (self.custom.list_namespaced_custom_object, (GROUP, VERSION, ns, COLLECTIONS), self._collection),
-            (self.batch.list_namespaced_job, (ns,), self._job),
-            (self.core.list_namespaced_pod, (ns,), self._pod),
-        ]
-        self._threads = [
-            threading.Thread(target=self._follow, args=stream, daemon=True) for stream in self._streams
-        ]
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        for each in self._watches:
-            each.stop()  # type: ignore[no-untyped-call]
-
-    def _follow(
-        self, list_call: Callable[..., Any], args: tuple[Any, ...], record: Callable[[str, Json, float], None]
-    ) -> None:
-        resource_version = None
-        while not self._stopped.is_set():
-            stream = watch.Watch()  # type: ignore[no-untyped-call]
-            self._watches.append(stream)
-            try:
-                for event in stream.stream(  # type: ignore[no-untyped-call]
-                    list_call, *args, resource_version=resource_version, timeout_seconds=300
-                ):
-                    body = event["raw_object"]
-                    if event["type"] == "ERROR":
-                        resource_version = None if body.get("code") == 410 else resource_version
-                        break
-                    resource_version = body["metadata"]["resourceVersion"]
-                    with self.changed:
-                        record(event["type"], body, time.time())
-                        self.changed.notify_all()
-            except ApiException as error:
-                if error.status == 410:  # expired: list again (what was recorded is kept)
-                    resource_version = None
-                time.sleep(0.2)
-            except Exception:  # a dropped connection: resume from the last version seen
-                time.sleep(0.2)
+        self.follow(self.custom.list_namespaced_custom_object, (GROUP, VERSION, ns, PLANS), self._plan)
+        self.follow(
+            self.custom.list_namespaced_custom_object, (GROUP, VERSION, ns, COLLECTIONS), self._collection
+        )
+        self.follow(self.batch.list_namespaced_job, (ns,), self._job)
+        self.follow(self.core.list_namespaced_pod, (ns,), self._pod)
 
     def _plan(self, kind: str, body: Json, now: float) -> None:
         name = body["metadata"]["name"]
@@ -327,10 +285,6 @@ class NamespaceWatch:
             seen.running_at = now
         if seen.terminated_at is None and "terminated" in state:
             seen.terminated_at = now
-
-    def wait(self, done: Callable[[], Any], timeout: float) -> bool:
-        with self.changed:
-            return bool(self.changed.wait_for(done, timeout))
 
 
 # -- the operator ------------------------------------------------------------------------------

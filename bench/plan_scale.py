@@ -50,7 +50,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -65,8 +64,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import vectorcollection_readiness
 from bench_cluster import add_state_dir_argument, bench_cluster
-from kubernetes import client, config, watch
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from resource_streams import ResourceStreams
 
 from localcluster.cluster import RunningCluster
 from localcluster.host_worker import host_worker_args
@@ -258,11 +258,12 @@ def _job_finished(job: Json) -> str | None:
     return None
 
 
-class NamespaceWatch:
+class NamespaceWatch(ResourceStreams):
     """Watches the namespace's plans, collections, Jobs and pods, and records when each thing was
     first seen (time.time(), the clock of the audit log's timestamps)."""
 
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        super().__init__()
         custom, batch = client.CustomObjectsApi(api), client.BatchV1Api(api)
         self.plans: dict[str, PlanSeen] = {}
         self.ready: dict[str, float] = {}
@@ -272,59 +273,12 @@ class NamespaceWatch:
         self.unschedulable: dict[str, set[str]] = {}
         """Job name -> its pods the scheduler marked Unschedulable."""
         self.deleted: set[tuple[str, str]] = set()
-        self.changed = threading.Condition()
-        self._stopped = threading.Event()
-        self._watches: list[watch.Watch] = []
-        streams: list[tuple[Callable[..., Any], tuple[Any, ...], Callable[[str, Json, float], None]]] = [
-            (custom.list_namespaced_custom_object, (GROUP, VERSION, namespace, PLANS), self._plan),
-            (
-                custom.list_namespaced_custom_object,
-                (GROUP, VERSION, namespace, COLLECTIONS),
-                self._collection,
-            ),
-            (batch.list_namespaced_job, (namespace,), self._job),
-            (client.CoreV1Api(api).list_namespaced_pod, (namespace,), self._pod),
-        ]
-        self._threads = [threading.Thread(target=self._follow, args=s, daemon=True) for s in streams]
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        for each in self._watches:
-            each.stop()  # type: ignore[no-untyped-call]
-
-    def wait(self, done: Callable[[], Any], timeout: float) -> bool:
-        with self.changed:
-            return bool(self.changed.wait_for(done, timeout))
-
-    def _follow(
-        self, list_call: Callable[..., Any], args: tuple[Any, ...], record: Callable[[str, Json, float], None]
-    ) -> None:
-        resource_version = None
-        while not self._stopped.is_set():
-            stream = watch.Watch()  # type: ignore[no-untyped-call]
-            self._watches.append(stream)
-            try:
-                for event in stream.stream(  # type: ignore[no-untyped-call]
-                    list_call, *args, resource_version=resource_version, timeout_seconds=300
-                ):
-                    body = event["raw_object"]
-                    if event["type"] == "ERROR":
-                        resource_version = None if body.get("code") == 410 else resource_version
-                        break
-                    resource_version = body["metadata"]["resourceVersion"]
-                    with self.changed:
-                        record(event["type"], body, time.time())
-                        self.changed.notify_all()
-            except ApiException as error:
-                if error.status == 410:  # expired: list again (what was recorded is kept)
-                    resource_version = None
-                time.sleep(0.2)
-            except Exception:  # a dropped connection: resume from the last version seen
-                time.sleep(0.2)
+        self.follow(custom.list_namespaced_custom_object, (GROUP, VERSION, namespace, PLANS), self._plan)
+        self.follow(
+            custom.list_namespaced_custom_object, (GROUP, VERSION, namespace, COLLECTIONS), self._collection
+        )
+        self.follow(batch.list_namespaced_job, (namespace,), self._job)
+        self.follow(client.CoreV1Api(api).list_namespaced_pod, (namespace,), self._pod)
 
     def _plan(self, kind: str, body: Json, now: float) -> None:
         name = body["metadata"]["name"]
