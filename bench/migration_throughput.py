@@ -45,7 +45,6 @@ the namespace for inspection.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import shutil
@@ -68,6 +67,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # as the worker comman
 from bench_cluster import add_state_dir_argument, bench_cluster
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from process_figures import epoch_seconds, load, memory_kib
 from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 from resource_streams import ResourceStreams
@@ -86,25 +86,6 @@ BACKENDS = ("torch", "onnx", "openvino")
 ENDED = ("Succeeded", "Failed", "RolledBack")
 PHASES = ("Pending", "Planning", "Preparing", "Generating", "Validating", "CuttingOver", "Succeeded")
 Json = dict[str, Any]
-
-
-def parse_time(text: str | None) -> float | None:
-    """An API timestamp as seconds since the epoch (the API server's have whole seconds)."""
-    if not text:
-        return None
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def memory_kib(pid: int, name: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {name} in /proc/{pid}/status")
-
-
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
 # -- the documents -----------------------------------------------------------------------------
@@ -393,10 +374,10 @@ def collect_jobs(bench: Bench, plan: str) -> list[JobFigures]:
         jobs.update({job["metadata"]["name"]: job for job in listed})
         for name, job in jobs.items():
             seen = bench.watch.jobs.get(name)
-            created = seen.created_at if seen else parse_time(job["metadata"]["creationTimestamp"])
+            created = seen.created_at if seen else epoch_seconds(job["metadata"]["creationTimestamp"])
             done = seen.done_at if seen else None
             if done is None:
-                done = parse_time((job.get("status") or {}).get("completionTime"))
+                done = epoch_seconds((job.get("status") or {}).get("completionTime"))
             job_pods = [p for p in bench.watch.pods.values() if p.job == name]
             job_pods.sort(key=lambda p: p.terminated_at or p.running_at or 0.0)
             last = job_pods[-1] if job_pods else None
@@ -405,10 +386,11 @@ def collect_jobs(bench: Bench, plan: str) -> list[JobFigures]:
             state = _container(body).get("state") or {}
             running = last.running_at if last else None
             if running is None:
-                running = parse_time((state.get("running") or state.get("terminated") or {}).get("startedAt"))
+                started = (state.get("running") or state.get("terminated") or {}).get("startedAt")
+                running = epoch_seconds(started)
             terminated = last.terminated_at if last else None
             if terminated is None:
-                terminated = parse_time((state.get("terminated") or {}).get("finishedAt"))
+                terminated = epoch_seconds((state.get("terminated") or {}).get("finishedAt"))
             labels = job["metadata"].get("labels") or {}
             figures.append(
                 JobFigures(
@@ -480,11 +462,11 @@ def migrate(bench: Bench, round_number: int, backend: str, texts: list[str]) -> 
     status = body.get("status") or {}
     server = None
     created_at, completed_at = (
-        parse_time(body["metadata"].get("creationTimestamp")),
+        epoch_seconds(body["metadata"].get("creationTimestamp")),
         status.get("completedAt"),
     )
     if created_at is not None and completed_at:
-        server = (parse_time(completed_at) or created_at) - created_at
+        server = (epoch_seconds(completed_at) or created_at) - created_at
     migration = Migration(
         round=round_number,
         backend=backend,

@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import datetime
 import gzip
 import json
 import math
@@ -66,6 +65,7 @@ import vectorcollection_readiness
 from bench_cluster import add_state_dir_argument, bench_cluster
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from process_figures import cpu_seconds, epoch_seconds, load, memory_kib
 from resource_streams import ResourceStreams
 
 from localcluster.cluster import RunningCluster
@@ -89,31 +89,6 @@ Rows = list[tuple[str, str]]
 
 
 # -- small helpers -----------------------------------------------------------------------------
-
-
-def parse_time(text: str | None) -> float | None:
-    """An API or audit timestamp (RFC 3339, with or without fractions) as seconds since the epoch."""
-    if not text:
-        return None
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def proc_status_kib(pid: int, name: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {name} in /proc/{pid}/status")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
 def mib(kib: int) -> str:
@@ -584,7 +559,7 @@ def read_requests(cluster: RunningCluster, namespace: str, start: float, end: fl
                     event = json.loads(line)
                 except ValueError:
                     continue  # a line being written
-                at = parse_time(event.get("requestReceivedTimestamp"))
+                at = epoch_seconds(event.get("requestReceivedTimestamp"))
                 if at is None or not start <= at <= end:
                     continue
                 ref = event.get("objectRef") or {}
@@ -686,7 +661,7 @@ def big_plan(
         bench.claim(corpus, "corpus")
         bench.collections(["big"], timeout)
         pid, watched = bench.pid, bench.watch
-        idle_kib = proc_status_kib(pid, "VmRSS")
+        idle_kib = memory_kib(pid, "VmRSS")
         report.add("operator RSS before the plan (VmRSS)", mib(idle_kib))
 
         created = bench.create(plan_manifest("big", "big", corpus, "corpus", shape))
@@ -700,7 +675,7 @@ def big_plan(
             planned_at = seen.planned_at or 0.0
             total = ((seen.body.get("status") or {}).get("progress") or {}).get("batchesTotal")
             inventory = watched.task_jobs("big")
-        planned_rss = proc_status_kib(pid, "VmRSS")
+        planned_rss = memory_kib(pid, "VmRSS")
         inventory_text = ""
         for job in inventory:
             done = "?" if job.done_at is None else f"+{job.done_at - created:.1f}s"
@@ -716,7 +691,7 @@ def big_plan(
             if (planned_event := _event_time(bench, "big", "Planned")) is not None:
                 break
             time.sleep(0.5)
-        server_created = parse_time(seen.body["metadata"].get("creationTimestamp"))
+        server_created = epoch_seconds(seen.body["metadata"].get("creationTimestamp"))
         report.add(
             "planning by the server's timestamps (creationTimestamp -> Event Planned, whole seconds)",
             "no Planned Event found"
@@ -754,9 +729,7 @@ def big_plan(
                 existing = sum(1 for j in watched.jobs.values() if j.deleted_at is None)
                 phase = (watched.plans["big"].body.get("status") or {}).get("phase")
             samples.append(
-                Sample(
-                    now, done_count, proc_status_kib(pid, "VmRSS"), cpu_seconds(pid), status_bytes, existing
-                )
+                Sample(now, done_count, memory_kib(pid, "VmRSS"), cpu_seconds(pid), status_bytes, existing)
             )
             if phase in ENDED:
                 raise RuntimeError(
@@ -778,7 +751,7 @@ def big_plan(
                 raise RuntimeError(f"the operator exited; see {bench.log}")
         window_end = time.time()
         cpu_end = cpu_seconds(pid)
-        end_rss, end_hwm = proc_status_kib(pid, "VmRSS"), proc_status_kib(pid, "VmHWM")
+        end_rss, end_hwm = memory_kib(pid, "VmRSS"), memory_kib(pid, "VmHWM")
         stored = bench.get(PLANS, "big")
         status = stored.get("status") or {}
         config_maps = {name: _config_map(bench, name) for name in ("big-batches", "big-history")}
@@ -902,7 +875,7 @@ def _event_time(bench: Bench, plan: str, reason: str) -> float | None:
         bench.namespace, field_selector=f"involvedObject.name={plan},reason={reason}", _preload_content=False
     )
     times = [
-        parse_time(e.get("eventTime") or e.get("firstTimestamp") or e["metadata"].get("creationTimestamp"))
+        epoch_seconds(e.get("eventTime") or e.get("firstTimestamp") or e["metadata"].get("creationTimestamp"))
         for e in json.loads(cast(Any, listed).data)["items"]
     ]
     present = [t for t in times if t is not None]
@@ -1048,7 +1021,7 @@ def ten_plans(
         )
         report.add(
             "operator RSS at the end (VmRSS) / peak (VmHWM)",
-            f"{mib(proc_status_kib(bench.pid, 'VmRSS'))} / {mib(proc_status_kib(bench.pid, 'VmHWM'))}",
+            f"{mib(memory_kib(bench.pid, 'VmRSS'))} / {mib(memory_kib(bench.pid, 'VmHWM'))}",
         )
         if bench.audited:
             time.sleep(2)

@@ -45,6 +45,7 @@ from typing import Any
 from bench_cluster import add_state_dir_argument, bench_cluster
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
+from process_figures import cpu_seconds, memory_kib
 
 from localcluster.cluster import RunningCluster
 from localcluster.milvus_lite import MilvusLiteServer, connect
@@ -79,25 +80,6 @@ def percentile(values: list[float], q: float) -> float:
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def memory_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/{pid}/status")
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU of the process and its waited-for children so far (0 when unknown)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
-    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
 
 
 def milvus_call_seconds(metrics: str) -> dict[str, tuple[float, float]]:
@@ -277,7 +259,7 @@ def run(
             custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
 
         calls_before = milvus_call_seconds(operator.metrics())
-        cpu_before = cpu_seconds(operator.process.pid), cpu_seconds(milvus.pid)
+        cpu_before = cpu_seconds(operator.process.pid, True), cpu_seconds(milvus.pid, True)
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(create, names))
@@ -288,8 +270,8 @@ def run(
                 f"{len(late)} of {count} not Ready after {timeout:.0f}s: {late[:5]}; see {log}"
             )
         all_ready_s = max(watcher.ready_at.values()) - started
-        operator_cpu_s = cpu_seconds(operator.process.pid) - cpu_before[0]
-        milvus_cpu_s = cpu_seconds(milvus.pid) - cpu_before[1]
+        operator_cpu_s = cpu_seconds(operator.process.pid, True) - cpu_before[0]
+        milvus_cpu_s = cpu_seconds(milvus.pid, True) - cpu_before[1]
         calls_after = milvus_call_seconds(operator.metrics())
         call_s = sum(s for _, s in calls_after.values()) - sum(s for _, s in calls_before.values())
         call_count = sum(c for c, _ in calls_after.values()) - sum(c for c, _ in calls_before.values())
