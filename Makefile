@@ -100,7 +100,7 @@ bench-sync: install binaries ## continuous sync: 20 changes/s for 5 min into a 2
 bench-backup: install binaries ## backup export, verify and import (20,000 vectors, to a directory and to S3) vs embedding the same rows
 	$(PY) bench/backup_rates.py $(BENCH_ARGS)
 
-bench-scale: install binaries ## 500 VectorCollections at once; a 100,000-batch plan's first 1,000 Jobs (API requests per Job, sizes, RSS); ten plans at once vs one (about 35 minutes)
+bench-scale: install binaries ## 500 VectorCollections at once; a 100,000-batch plan's first 1,000 Jobs (API requests per Job, sizes, RSS); ten plans at once vs one (about 25 minutes)
 	$(PY) bench/plan_scale.py $(BENCH_ARGS)
 
 chaos: install binaries ## migrations of awkward rows while seeded faults hit the operator, a worker, Milvus, the API server, the node agent; invariants table (CHAOS_ARGS='--seed N' replays)
