@@ -35,7 +35,6 @@ import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -43,9 +42,10 @@ from pathlib import Path
 from typing import Any
 
 from bench_cluster import add_state_dir_argument, bench_cluster
-from kubernetes import client, config, watch
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from process_figures import cpu_seconds, memory_kib
+from resource_streams import ResourceStreams
 
 from localcluster.cluster import RunningCluster
 from localcluster.milvus_lite import MilvusLiteServer, connect
@@ -149,13 +149,12 @@ def parse_time(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-class ReadyWatch:
+class ReadyWatch(ResourceStreams):
     """Records, from a watch on the namespace, when each object first shows Ready=True, and when
-    each one is deleted."""
+    each one is deleted (time.time(), the clock the create requests are timed on)."""
 
     def __init__(self, custom: client.CustomObjectsApi, namespace: str) -> None:
-        self.custom = custom
-        self.namespace = namespace
+        super().__init__()
         self.ready_at: dict[str, float] = {}
         self.server_latency_s: dict[str, float] = {}
         self.written_s: dict[str, float] = {}
@@ -163,67 +162,26 @@ class ReadyWatch:
         self.delivery_lag_s: dict[str, float] = {}
         """That write's time -> the watch delivering it (this host's clock; whole seconds)."""
         self.deleted_at: dict[str, float] = {}
-        self.changed = threading.Condition()
-        self._watch = watch.Watch()
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.follow(custom.list_namespaced_custom_object, (GROUP, VERSION, namespace, PLURAL), self._record)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._watch.stop()
-
-    def _run(self) -> None:
-        resource_version = None
-        while not self._stopped.is_set():
-            try:
-                stream = self._watch.stream(
-                    self.custom.list_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    self.namespace,
-                    PLURAL,
-                    resource_version=resource_version,
-                    timeout_seconds=300,
-                )
-                for event in stream:
-                    body = event["object"]
-                    resource_version = body["metadata"]["resourceVersion"]
-                    self._record(event["type"], body)
-            except ApiException as error:
-                if error.status == 410:  # expired: list again (events already recorded are kept)
-                    resource_version = None
-                time.sleep(0.2)
-            except Exception:  # a dropped connection: resume from the last version seen
-                time.sleep(0.2)
-
-    def _record(self, kind: str, body: dict[str, Any]) -> None:
-        now = time.monotonic()
+    def _record(self, kind: str, body: dict[str, Any], now: float) -> None:
         name = body["metadata"]["name"]
-        with self.changed:
-            if kind == "DELETED":
-                self.deleted_at.setdefault(name, now)
-            elif name not in self.ready_at:
-                for condition in (body.get("status") or {}).get("conditions") or []:
-                    if condition["type"] == "Ready" and condition["status"] == "True":
-                        self.ready_at[name] = now
-                        created = parse_time(body["metadata"]["creationTimestamp"])
-                        turned = parse_time(condition["lastTransitionTime"])
-                        self.server_latency_s[name] = (turned - created).total_seconds()
-                        written = max(
-                            parse_time(entry["time"])
-                            for entry in body["metadata"].get("managedFields") or []
-                            if entry.get("time")
-                        )
-                        self.written_s[name] = (written - created).total_seconds()
-                        self.delivery_lag_s[name] = time.time() - written.timestamp()
-            self.changed.notify_all()
-
-    def wait(self, done: Any, timeout: float) -> bool:
-        with self.changed:
-            return self.changed.wait_for(done, timeout)
+        if kind == "DELETED":
+            self.deleted_at.setdefault(name, now)
+        elif name not in self.ready_at:
+            for condition in (body.get("status") or {}).get("conditions") or []:
+                if condition["type"] == "Ready" and condition["status"] == "True":
+                    self.ready_at[name] = now
+                    created = parse_time(body["metadata"]["creationTimestamp"])
+                    turned = parse_time(condition["lastTransitionTime"])
+                    self.server_latency_s[name] = (turned - created).total_seconds()
+                    written = max(
+                        parse_time(entry["time"])
+                        for entry in body["metadata"].get("managedFields") or []
+                        if entry.get("time")
+                    )
+                    self.written_s[name] = (written - created).total_seconds()
+                    self.delivery_lag_s[name] = now - written.timestamp()
 
 
 def run(
@@ -254,16 +212,16 @@ def run(
         sent_at: dict[str, float] = {}
 
         def create(name: str) -> None:
-            sent_at[name] = time.monotonic()
+            sent_at[name] = time.time()
             body = manifest(name, f"{prefix}_{name.replace('-', '_')}")
             custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
 
         calls_before = milvus_call_seconds(operator.metrics())
         cpu_before = cpu_seconds(operator.process.pid, True), cpu_seconds(milvus.pid, True)
-        started = time.monotonic()
+        started = time.time()
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(create, names))
-        created_s = time.monotonic() - started
+        created_s = time.time() - started
         if not watcher.wait(lambda: len(watcher.ready_at) == count, timeout):
             late = sorted(set(names) - set(watcher.ready_at))
             raise RuntimeError(
@@ -284,7 +242,7 @@ def run(
         time.sleep(settle)
         settled_rss_kib = memory_kib(operator.process.pid, "VmRSS")
 
-        started = time.monotonic()
+        started = time.time()
         for name in names:
             custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
         if not watcher.wait(lambda: len(watcher.deleted_at) == count, timeout):
