@@ -36,6 +36,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from pymilvus import MilvusClient
@@ -45,7 +46,7 @@ from rich.table import Table
 from chaos import faults, invariants, workload
 from chaos.faults import Injected, Stage
 from chaos.invariants import RunFacts
-from chaos.schedule import FaultDraw, FaultKind, draw_schedule, percentile, rollback_runs
+from chaos.schedule import FaultDraw, FaultKind, draw_schedule, rollback_runs
 from localcluster.cluster import LocalCluster, RunningCluster
 from localcluster.milvus_lite import MilvusLiteServer
 from localcluster.ports import free_port
@@ -276,7 +277,7 @@ def _table(seed: int, runs: list[tuple[Run, list[str], float]], schedule: list[l
         done = by_kind.get(kind, [])
         times = [f.recovered_s for f in done if f.recovered_s is not None]
         recovery = (
-            f"recovery p50 {percentile(times, 50):.1f}s, max {max(times):.1f}s"
+            f"recovery p50 {float(np.percentile(times, 50)):.1f}s, max {max(times):.1f}s"
             if times
             else "no recovery timed"
         )

@@ -62,12 +62,3 @@ def rollback_runs(seed: int, runs: int) -> list[bool]:
     must fire, once: every other run, starting at a seed-drawn one."""
     first = random.Random(seed ^ 0x5EED).randrange(2)  # noqa: S311 - replayable
     return [(run + first) % 2 == 1 for run in range(runs)]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile, linear between the closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

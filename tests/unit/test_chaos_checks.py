@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chaos.invariants import RunFacts, tally_query_failures, violations
-from chaos.schedule import FaultKind, draw_schedule, percentile, rollback_runs
+from chaos.schedule import FaultKind, draw_schedule, rollback_runs
 from chaos.workload import Expected, write_source
 
 
@@ -28,11 +28,6 @@ def test_the_schedule_replays_from_its_seed_and_draws_every_kind_evenly() -> Non
 def test_every_other_run_expects_a_rollback() -> None:
     runs = rollback_runs(5, 4)
     assert runs in ([False, True, False, True], [True, False, True, False])
-
-
-def test_percentile_interpolates_like_numpy() -> None:
-    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
-    assert percentile([5.0], 95) == 5.0
 
 
 def test_the_awkward_table_holds_what_its_expectation_says(tmp_path: Path) -> None:
